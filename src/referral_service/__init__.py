@@ -1,0 +1,1 @@
+"""Churnistic referral service."""

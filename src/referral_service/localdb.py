@@ -1,0 +1,224 @@
+"""The project's own PostgreSQL 15 cluster: initdb, start, stop, status.
+
+PostgreSQL refuses to run as root, so under root every server binary runs as the unprivileged
+`postgres` OS user. If that user cannot enter the project folder (a CI clone under a private
+temporary folder, say), the cluster's files live under /var/lib/referral-service/<hash> instead
+and `.data/<name>` points there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from . import config
+from .errors import OperatorError
+
+PG_MAJOR = "15"
+PG_BIN = Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin")
+SERVICE_USER = "postgres"
+INSTALL_HINT = "sudo apt-get install -y postgresql-15 postgresql-15-cron pgbouncer"
+
+
+def pg_bin(name: str) -> str:
+    path = PG_BIN / name
+    if not path.exists():
+        raise OperatorError(f"PostgreSQL {PG_MAJOR} binaries not found in {PG_BIN}; install them: {INSTALL_HINT}")
+    return str(path)
+
+
+def _as_root() -> bool:
+    return os.geteuid() == 0
+
+
+def _run_as_service_user(cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    if _as_root():
+        cmd = ["runuser", "-u", SERVICE_USER, "--", *cmd]
+    return subprocess.run(cmd, capture_output=True, text=True, **kw)
+
+
+def _reachable_by_service_user(folder: Path) -> bool:
+    if not _as_root():
+        return True
+    probe = subprocess.run(["runuser", "-u", SERVICE_USER, "--", "test", "-x", str(folder)], capture_output=True)
+    return probe.returncode == 0
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """One local cluster: its folder under the data dir, its TCP port and its superuser password."""
+
+    name: str = "pg"
+    port: int = config.DB_PORT
+    data_dir: Path = config.DATA_DIR
+
+    @property
+    def home(self) -> Path:
+        """Folder holding `data/` (PGDATA), `run/` (socket) and `server.log`."""
+        return self.data_dir / self.name
+
+    @property
+    def pgdata(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def password(self) -> str:
+        return config.load_secrets(self.data_dir).superuser_password
+
+    def url(self, dbname: str = config.DB_NAME, user: str = "postgres", password: str | None = None) -> str:
+        pw = self.password if password is None else password
+        return f"postgresql://{user}:{quote(pw, safe='')}@127.0.0.1:{self.port}/{dbname}"
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def _prepare_home(self) -> None:
+        """Create the cluster folder somewhere the service user can write."""
+        if self.home.exists() or self.home.is_symlink():
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if _reachable_by_service_user(self.data_dir):
+            self.home.mkdir()
+            target = self.home
+        else:
+            digest = hashlib.sha1(str(self.home.resolve()).encode()).hexdigest()[:12]
+            target = Path("/var/lib/referral-service") / f"{digest}-{self.name}"
+            if target.exists():
+                shutil.rmtree(target)
+            target.mkdir(parents=True)
+            self.home.symlink_to(target)
+        if _as_root():
+            shutil.chown(target, SERVICE_USER, SERVICE_USER)
+            target.chmod(0o700)
+
+    def initialised(self) -> bool:
+        return (self.pgdata / "PG_VERSION").exists()
+
+    def init(self) -> bool:
+        """initdb once; returns True when a new cluster was made."""
+        if self.initialised():
+            version = (self.pgdata / "PG_VERSION").read_text().strip()
+            if version != PG_MAJOR:
+                raise OperatorError(
+                    f"{self.pgdata} holds a PostgreSQL {version} cluster; this project needs {PG_MAJOR}: "
+                    f"move it away (or pg_upgrade it) and run again"
+                )
+            return False
+        self._prepare_home()
+        pwfile = self.home / ".pwfile"
+        pwfile.write_text(self.password + "\n")
+        pwfile.chmod(0o600)
+        if _as_root():
+            shutil.chown(pwfile, SERVICE_USER, SERVICE_USER)
+        try:
+            done = _run_as_service_user([
+                pg_bin("initdb"), "-D", str(self.pgdata), "-U", "postgres", f"--pwfile={pwfile}",
+                "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C.UTF-8",
+            ])
+        finally:
+            pwfile.unlink()
+        if done.returncode != 0:
+            raise OperatorError(f"initdb failed: {done.stderr.strip().splitlines()[-1]}")
+        (self.home / "run").mkdir(exist_ok=True)
+        if _as_root():
+            shutil.chown(self.home / "run", SERVICE_USER, SERVICE_USER)
+        self._write_settings()
+        return True
+
+    def _write_settings(self) -> None:
+        settings = {
+            "listen_addresses": "'127.0.0.1'",
+            "port": str(self.port),
+            "unix_socket_directories": f"'{self.home.resolve() / 'run'}'",
+            "shared_preload_libraries": "'pg_cron,pg_stat_statements'",
+            "cron.database_name": f"'{config.DB_NAME}'",
+            "pg_stat_statements.track": "'all'",
+            "max_connections": "200",
+            "shared_buffers": "'256MB'",
+            "log_min_duration_statement": "1000",
+        }
+        lines = [f"{key} = {value}\n" for key, value in settings.items()]
+        conf = self.pgdata / "postgresql.conf"
+        with conf.open("a") as f:
+            f.write("\n# referral-service settings\n" + "".join(lines))
+
+    def running(self) -> bool:
+        if not self.initialised():
+            return False
+        return _run_as_service_user([pg_bin("pg_ctl"), "status", "-D", str(self.pgdata)]).returncode == 0
+
+    def start(self) -> None:
+        self.init()
+        if self.running():
+            return
+        if _port_in_use(self.port):
+            raise OperatorError(
+                f"port {self.port} on 127.0.0.1 is taken by another program; "
+                f"stop it or choose another port with REFERRAL_DB_PORT"
+            )
+        done = _run_as_service_user([
+            pg_bin("pg_ctl"), "start", "-w", "-t", "60", "-D", str(self.pgdata),
+            "-l", str(self.home / "server.log"), "-o", f"-p {self.port}",
+        ])
+        if done.returncode != 0:
+            tail = (self.home / "server.log").read_text(errors="replace").strip().splitlines()[-3:]
+            raise OperatorError(f"PostgreSQL did not start: {' | '.join(tail)}")
+        self._ensure_database()
+
+    def _ensure_database(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
+            exists = conn.execute("select 1 from pg_database where datname = %s", [config.DB_NAME]).fetchone()
+            if not exists:
+                conn.execute(f'create database "{config.DB_NAME}"')
+
+    def stop(self) -> None:
+        if self.running():
+            _run_as_service_user([pg_bin("pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(self.pgdata)])
+
+    def destroy(self) -> None:
+        """Stop and remove the cluster's files (used for throwaway test clusters)."""
+        self.stop()
+        if self.home.is_symlink():
+            shutil.rmtree(self.home.resolve(), ignore_errors=True)
+            self.home.unlink()
+        elif self.home.exists():
+            shutil.rmtree(self.home, ignore_errors=True)
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_accepting(url: str, timeout: float = 30.0) -> None:
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            psycopg.connect(url, connect_timeout=2).close()
+            return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def admin_url() -> str:
+    """Superuser URL of the app database: DATABASE_URL when set (another server), else the local cluster."""
+    return os.environ.get("DATABASE_URL") or Cluster().url()

@@ -1,0 +1,43 @@
+"""After migrating: put the environment's secrets into the database, and demo data into an empty one."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import psycopg
+from psycopg import sql
+
+from .config import Secrets
+
+DEMO_ADMIN_EMAIL = "admin@example.com"
+
+
+def provision(url: str, secrets: Secrets) -> None:
+    """Set the authenticator's password and the JWT signing key (idempotent; rotates them when changed)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("alter role authenticator password {}").format(secrets.authenticator_password))
+        conn.execute(
+            "insert into internal.secrets (name, value) values ('jwt_secret', %s)"
+            " on conflict (name) do update set value = excluded.value",
+            [secrets.jwt_secret],
+        )
+
+
+def load_demo_data(url: str, secrets: Secrets) -> bool:
+    """Demo offers and a demo admin, only when the database has no offers and no users yet."""
+    with psycopg.connect(url) as conn:
+        empty = conn.execute(
+            "select not exists (select from api.offers) and not exists (select from internal.users)"
+        ).fetchone()[0]
+        if not empty:
+            return False
+        conn.execute(
+            "select internal.create_user(%s, %s, 'admin')", [DEMO_ADMIN_EMAIL, secrets.demo_admin_password]
+        )
+        conn.execute(resources.files(__package__).joinpath("demo.sql").read_text())
+    return True
+
+
+def create_user(url: str, email: str, password: str, role: str) -> str:
+    with psycopg.connect(url) as conn:
+        return str(conn.execute("select internal.create_user(%s, %s, %s)", [email, password, role]).fetchone()[0])

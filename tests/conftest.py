@@ -1,0 +1,75 @@
+"""Session fixtures: a throwaway PostgreSQL 15 cluster (pg_cron, pg_stat_statements) with the migrations applied.
+
+The tests never touch the cluster that `make run` uses: they start their own on a free port and remove
+it at the end. TEST_SUPERUSER_DSN (a superuser URL to database `postgres`) points them at another server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+
+from referral_service import config, localdb, provision
+from referral_service.migrate import migrate
+
+
+def with_database(url: str, dbname: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{dbname}"))
+
+
+@pytest.fixture(scope="session")
+def superuser_dsn() -> Iterator[str]:
+    """Superuser URL to database `postgres` of the server the tests use."""
+    if os.environ.get("TEST_SUPERUSER_DSN"):
+        yield os.environ["TEST_SUPERUSER_DSN"]
+        return
+    cluster = localdb.Cluster(name="test-pg", port=localdb.free_port())
+    cluster.destroy()
+    cluster.start()
+    try:
+        yield cluster.url("postgres")
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture(scope="session")
+def secrets() -> config.Secrets:
+    return config.load_secrets()
+
+
+@pytest.fixture(scope="session")
+def app_db_url(superuser_dsn: str, secrets: config.Secrets) -> str:
+    """Superuser URL of a freshly migrated `referral_service` database."""
+    url = with_database(superuser_dsn, config.DB_NAME)
+    with psycopg.connect(superuser_dsn, autocommit=True) as conn:
+        if not conn.execute("select 1 from pg_database where datname = %s", [config.DB_NAME]).fetchone():
+            conn.execute(f'create database "{config.DB_NAME}"')
+    migrate(url, log=lambda _line: None)
+    provision.provision(url, secrets)
+    return url
+
+
+@pytest.fixture
+def db(app_db_url: str) -> Iterator[psycopg.Connection]:
+    """A connection inside a transaction that is rolled back after the test."""
+    with psycopg.connect(app_db_url) as conn:
+        yield conn
+        conn.rollback()
+
+
+def act_as(conn: psycopg.Connection, role: str, **claims) -> None:
+    """Switch the transaction to an API role the way the gateway does (transaction-local settings)."""
+    conn.execute(
+        "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
+        [role, json.dumps({"role": role, **claims})],
+    )
+
+
+def reset_role(conn: psycopg.Connection) -> None:
+    conn.execute("reset role")
