@@ -170,17 +170,18 @@ def table_states(conn: psycopg.Connection) -> dict[str, TableState]:
     return states
 
 
-def compare_states(expected: dict[str, TableState], actual: dict[str, TableState]) -> list[str]:
-    """Human-readable differences; empty means identical."""
+def compare_states(expected: dict[str, TableState], actual: dict[str, TableState],
+                   label: str = "source") -> list[str]:
+    """Human-readable differences; empty means identical. `label` names where `expected` came from."""
     differences = []
     for name in sorted(expected.keys() - actual.keys()):
         differences.append(f"{name}: missing after restore")
     for name in sorted(actual.keys() - expected.keys()):
-        differences.append(f"{name}: not in the source")
+        differences.append(f"{name}: not in the {label}")
     for name in sorted(expected.keys() & actual.keys()):
         want, got = expected[name], actual[name]
         if want.rows != got.rows:
-            differences.append(f"{name}: {want.rows} rows expected, {got.rows} restored")
+            differences.append(f"{name}: {want.rows} rows in the {label}, {got.rows} restored")
         elif want.md5 != got.md5:
             differences.append(f"{name}: same row count ({want.rows}) but contents differ (checksum)")
     return differences
@@ -491,7 +492,7 @@ def verify_dump(dump_path: str | Path, source_dsn: str, scratch_dbname: str | No
         _drop_database(source_dsn, scratch)
 
     report = VerifyReport(dump=dump, scratch_db=scratch, compared_against=against, tables=expected,
-                          differences=compare_states(expected, actual), skipped=result.skipped)
+                          differences=compare_states(expected, actual, against), skipped=result.skipped)
     if not report.ok:
         raise VerifyError(report)
     return report
