@@ -23,6 +23,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from .errors import OperatorError
+
 # (tables done, tables total, table just started) — the CLI turns this into a rich progress bar.
 Progress = Callable[[int, int, str], None]
 
@@ -43,7 +45,7 @@ _SESSION_SETTINGS = (
 )
 
 
-class BackupError(Exception):
+class BackupError(OperatorError):
     """An operator-facing failure: the message says what went wrong and what to look at."""
 
 
@@ -441,7 +443,7 @@ def _cron_entries(listing: str) -> set[int]:
 
 
 def _run(command: list[str], env: dict[str, str], what: str) -> str:
-    proc = subprocess.run(command, capture_output=True, text=True, env=env)
+    proc = subprocess.run(command, check=False, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise BackupError(f"{what} exited with {proc.returncode}:\n{_tail(proc.stderr)}")
     return proc.stdout
