@@ -144,7 +144,7 @@ set search_path = pg_catalog, internal, public
 as $$
 declare
     account internal.users;
-    issued bigint := extract(epoch from now())::bigint;
+    issued bigint := floor(extract(epoch from now()))::bigint;
 begin
     select * into account from internal.users u where lower(u.email) = lower(trim(login.email));
     if account.id is null then

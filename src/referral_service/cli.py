@@ -29,7 +29,7 @@ def operator_errors(fn):
         try:
             return fn(*args, **kwargs)
         except OperatorError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
             sys.exit(1)
 
     return wrapper
@@ -159,3 +159,5 @@ def user_create(email: str, role: str, password_stdin: bool) -> None:
             raise OperatorError(exc.diag.message_primary) from exc
         raise
     say(f"created {role} {email} ({user_id})")
+if __name__ == "__main__":
+    main()

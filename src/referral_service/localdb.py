@@ -65,8 +65,13 @@ class Cluster:
         return self.data_dir / self.name
 
     @property
+    def place(self) -> Path:
+        """The real folder behind `home`: what the server processes, running as the service user, see."""
+        return self.home.resolve()
+
+    @property
     def pgdata(self) -> Path:
-        return self.home / "data"
+        return self.place / "data"
 
     @property
     def password(self) -> str:
@@ -111,7 +116,7 @@ class Cluster:
                 )
             return False
         self._prepare_home()
-        pwfile = self.home / ".pwfile"
+        pwfile = self.place / ".pwfile"
         pwfile.write_text(self.password + "\n")
         pwfile.chmod(0o600)
         if _as_root():
@@ -125,9 +130,9 @@ class Cluster:
             pwfile.unlink()
         if done.returncode != 0:
             raise OperatorError(f"initdb failed: {done.stderr.strip().splitlines()[-1]}")
-        (self.home / "run").mkdir(exist_ok=True)
+        (self.place / "run").mkdir(exist_ok=True)
         if _as_root():
-            shutil.chown(self.home / "run", SERVICE_USER, SERVICE_USER)
+            shutil.chown(self.place / "run", SERVICE_USER, SERVICE_USER)
         self._write_settings()
         return True
 
@@ -135,7 +140,7 @@ class Cluster:
         settings = {
             "listen_addresses": "'127.0.0.1'",
             "port": str(self.port),
-            "unix_socket_directories": f"'{self.home.resolve() / 'run'}'",
+            "unix_socket_directories": f"'{self.place / 'run'}'",
             "shared_preload_libraries": "'pg_cron,pg_stat_statements'",
             "cron.database_name": f"'{config.DB_NAME}'",
             "pg_stat_statements.track": "'all'",
@@ -164,10 +169,10 @@ class Cluster:
             )
         done = _run_as_service_user([
             pg_bin("pg_ctl"), "start", "-w", "-t", "60", "-D", str(self.pgdata),
-            "-l", str(self.home / "server.log"), "-o", f"-p {self.port}",
+            "-l", str(self.place / "server.log"), "-o", f"-p {self.port}",
         ])
         if done.returncode != 0:
-            tail = (self.home / "server.log").read_text(errors="replace").strip().splitlines()[-3:]
+            tail = (self.place / "server.log").read_text(errors="replace").strip().splitlines()[-3:]
             raise OperatorError(f"PostgreSQL did not start: {' | '.join(tail)}")
         self._ensure_database()
 
