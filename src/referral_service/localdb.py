@@ -38,7 +38,7 @@ def _as_root() -> bool:
     return os.geteuid() == 0
 
 
-def _run_as_service_user(cmd: list[str], **kw) -> subprocess.CompletedProcess:
+def run_as_service_user(cmd: list[str], **kw) -> subprocess.CompletedProcess:
     if _as_root():
         cmd = ["runuser", "-u", SERVICE_USER, "--", *cmd]
     return subprocess.run(cmd, capture_output=True, text=True, **kw)
@@ -83,25 +83,6 @@ class Cluster:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def _prepare_home(self) -> None:
-        """Create the cluster folder somewhere the service user can write."""
-        if self.home.exists() or self.home.is_symlink():
-            return
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        if _reachable_by_service_user(self.data_dir):
-            self.home.mkdir()
-            target = self.home
-        else:
-            digest = hashlib.sha1(str(self.home.resolve()).encode()).hexdigest()[:12]
-            target = Path("/var/lib/referral-service") / f"{digest}-{self.name}"
-            if target.exists():
-                shutil.rmtree(target)
-            target.mkdir(parents=True)
-            self.home.symlink_to(target)
-        if _as_root():
-            shutil.chown(target, SERVICE_USER, SERVICE_USER)
-            target.chmod(0o700)
-
     def initialised(self) -> bool:
         return (self.pgdata / "PG_VERSION").exists()
 
@@ -115,14 +96,13 @@ class Cluster:
                     f"move it away (or pg_upgrade it) and run again"
                 )
             return False
-        self._prepare_home()
+        service_folder(self.home)
         pwfile = self.place / ".pwfile"
         pwfile.write_text(self.password + "\n")
         pwfile.chmod(0o600)
-        if _as_root():
-            shutil.chown(pwfile, SERVICE_USER, SERVICE_USER)
+        give_to_service_user(pwfile)
         try:
-            done = _run_as_service_user([
+            done = run_as_service_user([
                 pg_bin("initdb"), "-D", str(self.pgdata), "-U", "postgres", f"--pwfile={pwfile}",
                 "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C.UTF-8",
             ])
@@ -131,8 +111,7 @@ class Cluster:
         if done.returncode != 0:
             raise OperatorError(f"initdb failed: {done.stderr.strip().splitlines()[-1]}")
         (self.place / "run").mkdir(exist_ok=True)
-        if _as_root():
-            shutil.chown(self.place / "run", SERVICE_USER, SERVICE_USER)
+        give_to_service_user(self.place / "run")
         self._write_settings()
         return True
 
@@ -156,18 +135,18 @@ class Cluster:
     def running(self) -> bool:
         if not self.initialised():
             return False
-        return _run_as_service_user([pg_bin("pg_ctl"), "status", "-D", str(self.pgdata)]).returncode == 0
+        return run_as_service_user([pg_bin("pg_ctl"), "status", "-D", str(self.pgdata)]).returncode == 0
 
     def start(self) -> None:
         self.init()
         if self.running():
             return
-        if _port_in_use(self.port):
+        if port_in_use(self.port):
             raise OperatorError(
                 f"port {self.port} on 127.0.0.1 is taken by another program; "
                 f"stop it or choose another port with REFERRAL_DB_PORT"
             )
-        done = _run_as_service_user([
+        done = run_as_service_user([
             pg_bin("pg_ctl"), "start", "-w", "-t", "60", "-D", str(self.pgdata),
             "-l", str(self.place / "server.log"), "-o", f"-p {self.port}",
         ])
@@ -186,7 +165,7 @@ class Cluster:
 
     def stop(self) -> None:
         if self.running():
-            _run_as_service_user([pg_bin("pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(self.pgdata)])
+            run_as_service_user([pg_bin("pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(self.pgdata)])
 
     def destroy(self) -> None:
         """Stop and remove the cluster's files (used for throwaway test clusters)."""
@@ -198,7 +177,37 @@ class Cluster:
             shutil.rmtree(self.home, ignore_errors=True)
 
 
-def _port_in_use(port: int) -> bool:
+def service_folder(home: Path) -> Path:
+    """Create `home` for files the service user must own; returns the real folder behind it.
+
+    When the service user cannot traverse the project folder, the real folder is under
+    /var/lib/referral-service and `home` becomes a symlink to it.
+    """
+    if home.exists() or home.is_symlink():
+        return home.resolve()
+    home.parent.mkdir(parents=True, exist_ok=True)
+    if _reachable_by_service_user(home.parent):
+        home.mkdir()
+        target = home
+    else:
+        digest = hashlib.sha1(str(home.resolve()).encode()).hexdigest()[:12]
+        target = Path("/var/lib/referral-service") / f"{digest}-{home.name}"
+        if target.exists():
+            shutil.rmtree(target)
+        target.mkdir(parents=True)
+        home.symlink_to(target)
+    if _as_root():
+        shutil.chown(target, SERVICE_USER, SERVICE_USER)
+    target.chmod(0o700)
+    return target.resolve()
+
+
+def give_to_service_user(path: Path) -> None:
+    if _as_root():
+        shutil.chown(path, SERVICE_USER, SERVICE_USER)
+
+
+def port_in_use(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)
         return s.connect_ex(("127.0.0.1", port)) == 0
