@@ -1,0 +1,1 @@
+"""PostgREST-compatible HTTP gateway."""

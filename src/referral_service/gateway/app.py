@@ -1,0 +1,163 @@
+"""The ASGI application: wires the pipeline HTTP → ApiRequest → Plan → SQL → Result → Response,
+and owns the lifespan (connection pool, schema cache, the ``LISTEN pgrst`` reloader)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from . import errors, execute, openapi, plan as planner, request, response, schema
+from .auth import Authenticator
+from .middleware.cors import CORSMiddleware
+from .middleware.errors import ErrorMiddleware, send_error
+from .settings import GatewaySettings, load_settings
+
+log = logging.getLogger("referral_service.gateway")
+
+
+class Gateway:
+    """The core ASGI app: one catch-all route."""
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.settings = settings
+        self.schemas = settings.schemas
+        self.auth = Authenticator(settings.jwt_secret, settings.jwt_aud, settings.db_anon_role,
+                                  settings.jwt_cache_seconds)
+        self.pre_request = execute.pre_request_sql(settings.db_pre_request)
+        self.pool: AsyncConnectionPool | None = None
+        self.cache: schema.SchemaCache | None = None
+        self._tasks: list[asyncio.Task] = []
+
+    # --- lifespan ------------------------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        s = self.settings
+        kwargs: dict[str, Any] = {"autocommit": True,
+                                  "prepare_threshold": 1 if s.db_prepared_statements else None}
+        self.pool = AsyncConnectionPool(s.db_uri, min_size=1, max_size=s.db_pool, kwargs=kwargs,
+                                        timeout=s.db_pool_acquisition_timeout, open=False)
+        await self.pool.open(wait=False)
+        self._tasks.append(asyncio.create_task(self._listen()))
+
+    async def shutdown(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        if self.pool is not None:
+            await self.pool.close()
+
+    async def reload(self) -> None:
+        async with await psycopg.AsyncConnection.connect(self.settings.db_uri, autocommit=True) as conn:
+            self.cache = await schema.load(conn, self.schemas)
+        log.info("schema cache loaded: %d relations", len(self.cache.tables))
+
+    async def _listen(self) -> None:
+        """Load the cache, then reload it on NOTIFY; a direct connection (LISTEN can't go through a pooler)."""
+        delay = 0.5
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(self.settings.db_uri, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {self.settings.db_channel}")
+                    await self.reload()  # (re)load after each (re)connect: we may have missed a NOTIFY
+                    delay = 0.5
+                    async for note in conn.notifies():
+                        if note.payload in ("", "reload schema"):
+                            await self.reload()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep serving with the old cache; retry with backoff
+                log.warning("schema cache / listener: %s; retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10)
+
+    # --- requests ------------------------------------------------------------------------------------
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        try:
+            status, headers, body = await self.handle(scope, receive)
+        except errors.ApiError as err:
+            await send_error(send, err, scope["method"] == "HEAD")
+            return
+        if scope["method"] != "HEAD" and status not in (204, 304):
+            headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+
+    async def handle(self, scope: dict, receive: Any) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        method = scope["method"]
+        body = await _read_body(receive) if method in ("POST", "PATCH", "PUT") else b""
+        req = request.build(method, scope["path"], scope["query_string"].decode("latin-1"), scope["headers"],
+                            body, self.schemas)
+        cache = self.cache
+        if cache is None:
+            raise errors.schema_cache_not_ready()
+        if method == "OPTIONS":
+            return 200, openapi.options_headers(req, cache), b""
+        auth = self.auth.authenticate(req.headers.get("authorization"))
+        if req.kind == "root":
+            if method not in ("GET", "HEAD"):
+                raise errors.unsupported_method(method)
+            doc = openapi.document(cache, req.schema, self.settings)
+            return 200, [(b"content-type", b"application/openapi+json; charset=utf-8")], doc
+        if auth.role not in cache.roles or not cache.roles[auth.role]:
+            raise errors.role_refused(auth.role, auth.role in cache.roles)
+        plan = planner.plan(req, cache, self.settings.db_max_rows)
+        decide = response.needs_decision(plan)
+        search_path = ", ".join(f'"{s}"' for s in [req.schema, self.settings.db_extra_search_path] if s)
+        assert self.pool is not None
+        res, planned, pending = await execute.run(self.pool, plan, auth, search_path, self.pre_request, decide)
+        failure = response.check(plan, res)
+        if pending is not None:
+            await pending.end(commit=failure is None)
+        if failure is not None:
+            raise failure
+        total = response.resolve_total(plan, res, planned, self.settings.db_max_rows)
+        return response.build(plan, res, total, self.schemas)
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+async def _read_body(receive: Any) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+def create_app(settings: GatewaySettings | None = None) -> Any:
+    """The gateway as an ASGI app: errors → CORS → gateway."""
+    settings = settings or load_settings()
+    core = Gateway(settings)
+    app = ErrorMiddleware(CORSMiddleware(core, settings.cors_origins))
+    app.gateway = core  # type: ignore[attr-defined]  # handy for tests and the CLI
+    return app

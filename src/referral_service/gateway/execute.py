@@ -1,0 +1,137 @@
+"""One transaction per request, sent in psycopg's pipeline mode: one network round trip.
+
+BEGIN, the set_config statement, the optional pre-request call, the main statement and COMMIT are queued
+together and flushed with one Sync. Only when the outcome decides between COMMIT and ROLLBACK (singular
+responses and ``max-affected`` on writes) is the end of the transaction sent after reading the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg import AsyncRawCursor
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from . import errors
+from .auth import Auth
+from .plan import Plan
+from .query import count_query, ident, main_statement
+
+_SET_CONFIG = (
+    "select set_config('search_path', $1, true), set_config('role', $2, true), "
+    "set_config('request.jwt.claims', $3, true), set_config('request.method', $4, true), "
+    "set_config('request.path', $5, true), set_config('request.headers', $6, true), "
+    "set_config('request.cookies', $7, true)"
+)
+_SET_CONFIG_TZ = _SET_CONFIG + ", set_config('timezone', $8, true)"
+
+
+@dataclass(slots=True)
+class Result:
+    total: int | None
+    page_total: int
+    body: str
+    response_headers: str | None
+    response_status: str | None
+    extra: int | None
+
+
+def pre_request_sql(name: str | None) -> str | None:
+    if not name:
+        return None
+    parts = name.split(".")
+    return "select " + ".".join(ident(p) for p in parts) + "()"
+
+
+async def run(
+    pool: AsyncConnectionPool, plan: Plan, auth: Auth, search_path: str, pre_request: str | None,
+    must_decide: bool,
+) -> tuple[Result, int | None, Pending | None]:
+    """Run the plan; returns the result, a planned count (when asked) and, with ``must_decide``, the open
+    transaction the caller must end with ``Pending.end``."""
+    req = plan.req
+    sql, params = main_statement(plan)
+    gucs: list[str | None] = [
+        search_path, auth.role, auth.claims_json, req.method, req.path,
+        orjson.dumps(req.headers).decode(), orjson.dumps(req.cookies).decode(),
+    ]
+    set_config = _SET_CONFIG
+    if req.prefer.timezone:
+        gucs.append(req.prefer.timezone)
+        set_config = _SET_CONFIG_TZ
+    begin = "BEGIN ISOLATION LEVEL READ COMMITTED " + ("READ ONLY" if plan.read_only else "READ WRITE")
+    planned = plan.count in ("planned", "estimated") and plan.mutation is None and plan.call is None
+    try:
+        conn = await pool.getconn()
+    except PoolTimeout:
+        raise errors.pool_timeout() from None
+    except psycopg.OperationalError as exc:
+        raise errors.connection_error(str(exc)) from None
+    ok = False
+    try:
+        try:
+            async with conn.pipeline() as pipe:
+                cur = AsyncRawCursor(conn)
+                await cur.execute(begin, prepare=False)
+                await cur.execute(set_config, gucs)
+                if pre_request:
+                    await cur.execute(pre_request)
+                main = AsyncRawCursor(conn)
+                await main.execute(sql, params)
+                explain = None
+                if planned:
+                    csql, cparams = count_query(plan)
+                    explain = AsyncRawCursor(conn)
+                    await explain.execute("EXPLAIN (FORMAT JSON) " + csql, cparams)
+                if not must_decide:
+                    await cur.execute("COMMIT", prepare=False)
+                await pipe.sync()
+                row = await main.fetchone()
+                plan_rows = None
+                if explain is not None:
+                    ex = await explain.fetchone()
+                    doc = ex[0] if ex else None
+                    doc = orjson.loads(doc) if isinstance(doc, str) else doc
+                    plan_rows = int(doc[0]["Plan"]["Plan Rows"]) if doc else None
+        except psycopg.errors.OperationalError as exc:
+            if conn.closed or conn.broken:
+                raise errors.connection_error(str(exc)) from None
+            raise errors.from_pg(exc, auth.authed) from None
+        except psycopg.Error as exc:
+            if exc.sqlstate is None:
+                raise errors.connection_error(str(exc)) from None
+            raise errors.from_pg(exc, auth.authed) from None
+        assert row is not None
+        result = Result(row[0], row[1], row[2] or "", row[3], row[4], row[5])
+        ok = True
+        return result, plan_rows, Pending(pool, conn, auth.authed) if must_decide else None
+    finally:
+        if not ok or not must_decide:
+            await _release(pool, conn, rollback=not ok)
+
+
+class Pending:
+    """A transaction whose outcome the response stage decides (singular, max-affected)."""
+
+    def __init__(self, pool: AsyncConnectionPool, conn: Any, authed: bool) -> None:
+        self._pool, self._conn, self._authed = pool, conn, authed
+
+    async def end(self, commit: bool) -> None:
+        try:
+            await self._conn.execute("COMMIT" if commit else "ROLLBACK")
+        except psycopg.Error as exc:
+            await _release(self._pool, self._conn, rollback=True)
+            raise errors.from_pg(exc, self._authed) from None
+        await _release(self._pool, self._conn, rollback=False)
+
+
+async def _release(pool: AsyncConnectionPool, conn: Any, rollback: bool) -> None:
+    if rollback and not conn.closed:
+        try:
+            await conn.rollback()
+        except psycopg.Error:
+            pass
+    await pool.putconn(conn)

@@ -1,0 +1,243 @@
+"""HTTP → ApiRequest: what the client asked for, with no database knowledge."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, unquote
+
+from . import errors
+from .grammar import (
+    Condition, Logic, OrderTerm, SelectItem, Star, parse_filter_value, parse_logic, parse_nonneg_int,
+    parse_order, parse_select,
+)
+
+RESERVED = frozenset({"select", "columns", "on_conflict", "order", "limit", "offset", "and", "or", "not.and",
+                      "not.or"})
+METHODS = frozenset({"GET", "HEAD", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"})
+_RANGE_RE = re.compile(r"^(\d{1,18})-(\d{0,18})$")
+EmbedPath = tuple[str, ...]
+
+
+@dataclass(slots=True)
+class Preferences:
+    ret: str | None = None  # minimal | headers-only | representation
+    count: str | None = None  # exact | planned | estimated
+    resolution: str | None = None  # merge-duplicates | ignore-duplicates
+    missing: str | None = None  # default | null
+    handling: str | None = None  # strict | lenient
+    max_affected: int | None = None
+    tx: str | None = None
+    timezone: str | None = None
+    invalid: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Media:
+    kind: str  # json | object | csv | openapi
+    stripped: bool = False
+
+
+@dataclass(slots=True)
+class ApiRequest:
+    method: str
+    path: str
+    kind: str  # root | relation | rpc
+    name: str
+    schema: str
+    media: Media
+    prefer: Preferences
+    select: tuple[SelectItem, ...] = (Star(),)
+    conditions: dict[EmbedPath, list[Condition]] = field(default_factory=dict)
+    order: dict[EmbedPath, tuple[OrderTerm, ...]] = field(default_factory=dict)
+    limits: dict[EmbedPath, int] = field(default_factory=dict)
+    offsets: dict[EmbedPath, int] = field(default_factory=dict)
+    range: tuple[int, int | None] | None = None  # from the Range header (GET only)
+    columns: tuple[str, ...] | None = None
+    on_conflict: tuple[str, ...] | None = None
+    rpc_params: list[tuple[str, str]] = field(default_factory=list)  # raw, for RPC args vs filters
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+    cookies: dict[str, str] = field(default_factory=dict)
+    query_sorted: str = ""
+
+
+def parse_prefer(values: list[str]) -> Preferences:
+    p = Preferences()
+    for raw in values:
+        for token in raw.split(","):
+            token = token.strip()
+            if not token:
+                continue
+            key, _, val = token.partition("=")
+            key, val = key.strip(), val.strip()
+            if key == "return" and val in ("minimal", "headers-only", "representation"):
+                p.ret = val
+            elif key == "count" and val in ("exact", "planned", "estimated"):
+                p.count = val
+            elif key == "resolution" and val in ("merge-duplicates", "ignore-duplicates"):
+                p.resolution = val
+            elif key == "missing" and val in ("default", "null"):
+                p.missing = val
+            elif key == "handling" and val in ("strict", "lenient"):
+                p.handling = val
+            elif key == "max-affected" and val.isdigit():
+                p.max_affected = int(val)
+            elif key == "tx" and val in ("commit", "rollback"):
+                p.tx = val
+            elif key == "timezone" and val:
+                p.timezone = val
+            else:
+                p.invalid.append(token)
+    if p.handling == "strict" and p.invalid:
+        raise errors.strict_preferences(p.invalid)
+    return p
+
+
+def parse_accept(value: str | None, kind: str) -> Media:
+    if not value or not value.strip():
+        return Media("openapi" if kind == "root" else "json")
+    asked = []
+    for part in value.split(","):
+        mime, *params = [s.strip() for s in part.split(";")]
+        mime = mime.lower()
+        asked.append(mime)
+        if any(p.startswith("q=0") and p.strip("q=0.") == "" for p in params):
+            continue  # q=0 means "not acceptable"
+        stripped = "nulls=stripped" in params
+        if kind == "root":
+            if mime in ("application/openapi+json", "application/json", "*/*", "application/*"):
+                return Media("openapi")
+            continue
+        if mime in ("application/json", "*/*", "application/*", "application/vnd.pgrst.array+json",
+                    "application/vnd.pgrst.array"):
+            return Media("json", stripped)
+        if mime in ("application/vnd.pgrst.object+json", "application/vnd.pgrst.object"):
+            return Media("object", stripped)
+        if mime in ("text/csv", "text/*"):
+            return Media("csv")
+    raise errors.unacceptable_media(asked)
+
+
+def parse_range(value: str | None) -> tuple[int, int | None] | None:
+    if not value:
+        return None
+    value = value.strip()
+    if "=" in value:  # "items=0-9" is how some clients spell it
+        value = value.split("=", 1)[1]
+    m = _RANGE_RE.match(value)
+    if not m:
+        return None  # a malformed header is ignored, as PostgREST does
+    lo = int(m.group(1))
+    hi = int(m.group(2)) if m.group(2) else None
+    if hi is not None and lo > hi:
+        raise errors.invalid_range("The lower boundary must be lower than or equal to the upper boundary in the "
+                                   "Range header.")
+    return lo, hi
+
+
+def _split_key(key: str) -> tuple[EmbedPath, str]:
+    """``a.b.col`` → ((a, b), col); dots inside a JSON path (after ``->``) are not separators."""
+    head, arrow, tail = key.partition("->")
+    parts = head.split(".")
+    last = parts[-1] + arrow + tail
+    if len(parts) >= 2 and parts[-2] == "not" and parts[-1] in ("or", "and") and not arrow:
+        return tuple(parts[:-2]), "not." + parts[-1]
+    return tuple(parts[:-1]), last
+
+
+def _cols(value: str) -> tuple[str, ...]:
+    out = []
+    for c in value.split(","):
+        c = c.strip()
+        if len(c) >= 2 and c[0] == c[-1] == '"':
+            c = c[1:-1]
+        if c:
+            out.append(c)
+    return tuple(out)
+
+
+def parse_target(path: str) -> tuple[str, str]:
+    segments = [unquote(s) for s in path.split("/")[1:]]
+    if segments and segments[-1] == "" and len(segments) > 1:
+        segments = segments[:-1]
+    if segments == [""] or not segments:
+        return "root", ""
+    if len(segments) == 1 and segments[0]:
+        return "relation", segments[0]
+    if len(segments) == 2 and segments[0] == "rpc" and segments[1]:
+        return "rpc", segments[1]
+    raise errors.invalid_path()
+
+
+def parse_query(req: ApiRequest, query: str) -> None:
+    """Fill the query-string parts of ``req``."""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    req.query_sorted = "&".join(f"{k}={v}" for k, v in sorted(pairs))  # for Content-Location
+    for key, value in pairs:
+        path, last = _split_key(key)
+        if key == "select":
+            req.select = parse_select(value) if value.strip() else (Star(),)
+        elif key == "columns":
+            req.columns = _cols(value)
+        elif key == "on_conflict":
+            req.on_conflict = _cols(value)
+        elif last == "order":
+            req.order[path] = parse_order(value) if value else ()
+        elif last == "limit":
+            req.limits[path] = parse_nonneg_int(value, "limit")
+        elif last == "offset":
+            req.offsets[path] = parse_nonneg_int(value, "offset")
+        elif last in ("or", "and", "not.or", "not.and"):
+            negated = last.startswith("not.")
+            cond = parse_logic(last.removeprefix("not."), negated, value)
+            req.conditions.setdefault(path, []).append(cond)
+        elif req.kind == "rpc" and not path:
+            req.rpc_params.append((key, value))  # arguments or filters: decided against the function
+        else:
+            req.conditions.setdefault(path, []).append(parse_filter_value(last, value))
+
+
+def build(
+    method: str, path: str, query: str, headers: list[tuple[bytes, bytes]], body: bytes, schemas: list[str],
+) -> ApiRequest:
+    """Parse an HTTP request; raises an :class:`ApiError` for anything malformed."""
+    if method not in METHODS:
+        raise errors.unsupported_method(method)
+    hdrs: dict[str, str] = {}
+    prefer: list[str] = []
+    for k, v in headers:
+        name = k.decode("latin-1").lower()
+        val = v.decode("latin-1")
+        if name == "prefer":
+            prefer.append(val)
+        hdrs[name] = f"{hdrs[name]}, {val}" if name in hdrs and name != "cookie" else val
+    kind, name = parse_target(path)
+    schema = schemas[0]
+    profile = hdrs.get("accept-profile" if method in ("GET", "HEAD") else "content-profile")
+    if profile is not None:
+        if profile not in schemas:
+            raise errors.unacceptable_schema(profile, schemas)
+        schema = profile
+    req = ApiRequest(method, path, kind, name, schema, Media("json"), parse_prefer(prefer), body=body)
+    req.media = parse_accept(hdrs.get("accept"), kind) if method != "OPTIONS" else Media("json")
+    req.content_type = hdrs.get("content-type", "application/json").split(";")[0].strip().lower()
+    if method == "GET":
+        req.range = parse_range(hdrs.get("range"))
+    cookie = hdrs.pop("cookie", None)
+    if cookie:
+        for part in cookie.split(";"):
+            ck, eq, cv = part.strip().partition("=")
+            if eq:
+                req.cookies[ck] = cv
+    req.headers = hdrs
+    parse_query(req, query)
+    return req
+
+
+def logic_keys(cond: Condition) -> list[str]:
+    """Column names a condition refers to (used by PUT's primary-key check)."""
+    if isinstance(cond, Logic):
+        return [k for c in cond.children for k in logic_keys(c)]
+    return [cond.field.name]

@@ -1,0 +1,245 @@
+"""Schema cache: introspection of the exposed schemas, and lookups the planner needs."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import errors
+
+
+@dataclass(slots=True)
+class Column:
+    name: str
+    type: str  # format_type(), usable in a column definition list
+    nullable: bool
+    default: str | None
+    description: str | None = None
+    jsonish: bool = False  # json/jsonb: JSON paths apply directly; other types go through to_jsonb()
+
+
+@dataclass(slots=True)
+class Relationship:
+    name: str  # constraint name, for !hint
+    table: str  # the table that owns the columns below
+    columns: tuple[str, ...]
+    foreign_table: str
+    foreign_columns: tuple[str, ...]
+    to_one: bool  # from `table` to `foreign_table`: many-to-one when walking the FK
+    schema: str = ""
+
+
+@dataclass(slots=True)
+class Table:
+    schema: str
+    name: str
+    kind: str  # r, v, m, f, p
+    columns: dict[str, Column]
+    pk: tuple[str, ...] = ()
+    insertable: bool = True
+    updatable: bool = True
+    deletable: bool = True
+    description: str | None = None
+
+
+@dataclass(slots=True)
+class Arg:
+    name: str
+    type: str
+    has_default: bool
+
+
+@dataclass(slots=True)
+class Function:
+    schema: str
+    name: str
+    args: list[Arg]
+    return_type: str
+    returns_set: bool
+    kind: str  # scalar | composite | void
+    return_table: str | None  # exposed table/view whose row type it returns (for embedding)
+    out_columns: list[Column]
+    volatility: str  # i s v
+    description: str | None = None
+
+    @property
+    def required(self) -> set[str]:
+        return {a.name for a in self.args if not a.has_default}
+
+
+@dataclass(slots=True)
+class SchemaCache:
+    schemas: list[str]
+    tables: dict[tuple[str, str], Table] = field(default_factory=dict)
+    functions: dict[tuple[str, str], list[Function]] = field(default_factory=dict)
+    relationships: list[Relationship] = field(default_factory=list)
+    roles: dict[str, bool] = field(default_factory=dict)  # role name → authenticator may switch to it
+    descriptions: dict[str, str | None] = field(default_factory=dict)  # schema comments
+
+    def table(self, schema: str, name: str) -> Table:
+        t = self.tables.get((schema, name))
+        if t is None:
+            names = [n for (s, n) in self.tables if s == schema]
+            close = difflib.get_close_matches(name, names, n=1)
+            raise errors.table_not_found(schema, name, close[0] if close else None)
+        return t
+
+    def functions_named(self, schema: str, name: str) -> list[Function]:
+        return self.functions.get((schema, name), [])
+
+    def rels_between(self, schema: str, parent: str, child: str) -> list[Relationship]:
+        """Relationships usable to embed ``child`` under ``parent``, oriented from parent's side."""
+        out = []
+        for r in self.relationships:
+            if r.schema != schema:
+                continue
+            if r.table == parent and r.foreign_table == child:
+                out.append(r)
+            if r.foreign_table == parent and r.table == child:
+                out.append(Relationship(r.name, parent, r.foreign_columns, child, r.columns, False, schema))
+        # A self-reference appears twice (both directions); both are legitimate embeds.
+        return out
+
+
+_TABLES = """
+select n.nspname, c.relname, c.relkind, obj_description(c.oid, 'pg_class'),
+       c.relkind in ('r', 'p') or (pg_relation_is_updatable(c.oid, true) & 8) = 8,
+       c.relkind in ('r', 'p') or (pg_relation_is_updatable(c.oid, true) & 4) = 4,
+       c.relkind in ('r', 'p') or (pg_relation_is_updatable(c.oid, true) & 16) = 16,
+       coalesce((select array_agg(a.attname order by array_position(k.conkey, a.attnum))
+                 from pg_constraint k join pg_attribute a on a.attrelid = k.conrelid and a.attnum = any(k.conkey)
+                 where k.conrelid = c.oid and k.contype = 'p'), '{}')
+from pg_class c join pg_namespace n on n.oid = c.relnamespace
+where n.nspname = any(%s) and c.relkind in ('r', 'v', 'm', 'f', 'p') and not c.relispartition
+"""
+
+_COLUMNS = """
+select n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod), not a.attnotnull,
+       pg_get_expr(d.adbin, d.adrelid), col_description(c.oid, a.attnum),
+       a.atttypid in ('json'::regtype, 'jsonb'::regtype)
+from pg_attribute a
+join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
+left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
+where n.nspname = any(%s) and c.relkind in ('r', 'v', 'm', 'f', 'p') and a.attnum > 0 and not a.attisdropped
+order by c.oid, a.attnum
+"""
+
+_FKS = """
+select k.conname, n1.nspname, c1.relname,
+       array(select attname from unnest(k.conkey) with ordinality u(n, o)
+             join pg_attribute on attrelid = k.conrelid and attnum = u.n order by o),
+       n2.nspname, c2.relname,
+       array(select attname from unnest(k.confkey) with ordinality u(n, o)
+             join pg_attribute on attrelid = k.confrelid and attnum = u.n order by o)
+from pg_constraint k
+join pg_class c1 on c1.oid = k.conrelid join pg_namespace n1 on n1.oid = c1.relnamespace
+join pg_class c2 on c2.oid = k.confrelid join pg_namespace n2 on n2.oid = c2.relnamespace
+where k.contype = 'f' and n1.nspname not in ('pg_catalog', 'information_schema')
+"""
+
+# Base tables each exposed view reads from (through its rewrite rule).
+_VIEW_DEPS = """
+select distinct vn.nspname, v.relname, bn.nspname, b.relname
+from pg_class v join pg_namespace vn on vn.oid = v.relnamespace
+join pg_rewrite r on r.ev_class = v.oid
+join pg_depend d on d.objid = r.oid and d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass
+join pg_class b on b.oid = d.refobjid join pg_namespace bn on bn.oid = b.relnamespace
+where v.relkind in ('v', 'm') and vn.nspname = any(%s) and b.oid <> v.oid and b.relkind in ('r', 'p', 'v', 'm')
+"""
+
+_FUNCTIONS = """
+select n.nspname, p.proname, p.provolatile, p.proretset, format_type(p.prorettype, null), t.typtype,
+       (select c.relname from pg_class c join pg_namespace cn on cn.oid = c.relnamespace
+         where c.oid = t.typrelid and cn.nspname = n.nspname),
+       coalesce(p.proargnames, '{}'), coalesce(p.proargmodes::text[], '{}'),
+       coalesce(array(select format_type(x, null) from unnest(coalesce(p.proallargtypes, p.proargtypes::oid[]))
+                      with ordinality u(x, o) order by o), '{}'),
+       p.pronargs, p.pronargdefaults, obj_description(p.oid, 'pg_proc'),
+       coalesce(array(select a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+                      from pg_attribute a where a.attrelid = t.typrelid and a.attnum > 0
+                      and not a.attisdropped order by a.attnum), '{}')
+from pg_proc p join pg_namespace n on n.oid = p.pronamespace join pg_type t on t.oid = p.prorettype
+where n.nspname = any(%s) and p.prokind = 'f'
+"""
+
+_ROLES = "select rolname, pg_has_role(current_user, oid, 'MEMBER') from pg_roles"
+_SCHEMAS = "select nspname, obj_description(oid, 'pg_namespace') from pg_namespace where nspname = any(%s)"
+
+
+def _function(row: Any) -> Function:
+    (schema, name, vol, retset, rettype, typtype, rettable, argnames, argmodes, argtypes, nargs, ndefaults,
+     comment, attrs) = row
+    modes = argmodes or ["i"] * len(argtypes)
+    args: list[Arg] = []
+    outs: list[Column] = []
+    in_index = 0
+    for i, typ in enumerate(argtypes):
+        aname = argnames[i] if i < len(argnames) else ""
+        mode = modes[i]
+        if mode in ("i", "b", "v"):
+            has_default = in_index >= nargs - ndefaults
+            args.append(Arg(aname, typ, has_default))
+            in_index += 1
+        if mode in ("o", "b", "t"):
+            outs.append(Column(aname, typ, True, None))
+    if rettype == "void":
+        kind = "void"
+    elif typtype == "c" or (rettype == "record" and outs):
+        kind = "composite"
+        if not outs:
+            outs = [Column(a.split(" ", 1)[0], a.split(" ", 1)[1], True, None) for a in attrs]
+    else:
+        kind = "scalar"
+    return Function(schema, name, args, rettype, retset, kind, rettable, outs, vol, comment)
+
+
+async def load(conn: Any, schemas: list[str]) -> SchemaCache:
+    """Introspect ``schemas`` over an open psycopg AsyncConnection."""
+    cache = SchemaCache(schemas)
+    async with conn.cursor() as cur:
+        await cur.execute(_SCHEMAS, [schemas])
+        cache.descriptions = {r[0]: r[1] for r in await cur.fetchall()}
+        await cur.execute(_TABLES, [schemas])
+        for s, n, kind, comment, ins, upd, dele, pk in await cur.fetchall():
+            cache.tables[(s, n)] = Table(s, n, kind, {}, tuple(pk), ins, upd, dele, comment)
+        await cur.execute(_COLUMNS, [schemas])
+        for s, t, name, typ, nullable, default, comment, jsonish in await cur.fetchall():
+            cache.tables[(s, t)].columns[name] = Column(name, typ, nullable, default, comment, jsonish)
+        await cur.execute(_FKS)
+        fks = [(r[0], (r[1], r[2]), tuple(r[3]), (r[4], r[5]), tuple(r[6])) for r in await cur.fetchall()]
+        await cur.execute(_VIEW_DEPS, [schemas])
+        deps: dict[tuple[str, str], set[tuple[str, str]]] = {}
+        for vs, vn, bs, bn in await cur.fetchall():
+            deps.setdefault((bs, bn), set()).add((vs, vn))
+        await cur.execute(_FUNCTIONS, [schemas])
+        for row in await cur.fetchall():
+            fn = _function(row)
+            cache.functions.setdefault((fn.schema, fn.name), []).append(fn)
+        await cur.execute(_ROLES)
+        cache.roles = {r[0]: r[1] for r in await cur.fetchall()}
+    _relationships(cache, fks, deps)
+    return cache
+
+
+def _relationships(cache: SchemaCache, fks: list, deps: dict[tuple[str, str], set[tuple[str, str]]]) -> None:
+    """FK relationships between exposed relations, also through views.
+
+    A view that reads a table and exposes the FK's columns under the same names stands in for that table
+    (a cheap form of PostgREST's view-column lineage, enough for ``create view v as select ... from t``).
+    """
+    def stand_ins(rel: tuple[str, str], cols: tuple[str, ...]) -> list[tuple[str, str]]:
+        out = [rel] if rel in cache.tables else []
+        for view in deps.get(rel, ()):
+            if all(c in cache.tables[view].columns for c in cols):
+                out.append(view)
+        return out
+
+    seen = set()
+    for name, src, cols, dst, fcols in fks:
+        for a in stand_ins(src, cols):
+            for b in stand_ins(dst, fcols):
+                key = (a, b, name)
+                if a[0] == b[0] and key not in seen:
+                    seen.add(key)
+                    cache.relationships.append(Relationship(name, a[1], cols, b[1], fcols, True, a[0]))
