@@ -9,7 +9,7 @@ PostgREST's unknown-typed parameters, and the SQL text does not depend on the va
 from __future__ import annotations
 
 from .grammar import Condition, Field, Filter, Logic
-from .plan import Embed, OutCol, Plan, ReadNode
+from .plan import Embed, Mutation, OutCol, Plan, ReadNode
 from .schema import Table
 
 _CMP = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "like": "LIKE",
@@ -211,9 +211,8 @@ def _mutation_source(plan: Plan, p: Params) -> str:
     defs = ", ".join(f"{ident(c.name)} {c.type}" for c in m.columns)
     payload = p.add(m.body)
     rows = f"{payload}::json" if m.body_is_array else f"json_build_array({payload}::json)"
-    if m.missing_default:
-        rows = _with_defaults(m, payload if m.body_is_array else f"jsonb_build_array({payload}::jsonb)",
-                              m.body_is_array)
+    if m.missing_default and any(c.default is not None for c in m.columns):
+        rows = _with_defaults(m, payload)
     if m.kind == "update":
         if not m.columns:
             return f"SELECT {a}.* FROM {target} WHERE false"
@@ -234,16 +233,14 @@ def _mutation_source(plan: Plan, p: Params) -> str:
     return f"{sql} {returning}"
 
 
-def _with_defaults(m: object, payload: str, is_array: bool) -> str:
+def _with_defaults(m: Mutation, payload: str) -> str:
     """``missing=default``: merge each element over an object of the columns' DEFAULT expressions.
 
     The default expressions are catalog text (``pg_get_expr``), never request data.
     """
-    cols = [c for c in m.columns if c.default is not None]  # type: ignore[attr-defined]
-    if not cols:
-        return f"{payload}::json" if is_array else f"json_build_array({payload}::json)"
+    cols = [c for c in m.columns if c.default is not None]
     pairs = ", ".join(f"{literal_name(c.name)}, {c.default}" for c in cols)
-    src = f"{payload}::jsonb" if is_array else payload
+    src = f"{payload}::jsonb" if m.body_is_array else f"jsonb_build_array({payload}::jsonb)"
     return f"(SELECT json_agg(jsonb_build_object({pairs}) || pgrst_e) FROM jsonb_array_elements({src}) pgrst_e)"
 
 
