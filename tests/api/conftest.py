@@ -64,7 +64,7 @@ def gateway_db(superuser_dsn: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def gateway(gateway_db: str) -> Iterator[Gateway]:
+def gateway(gateway_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     port = _free_port()
     env = {
         **os.environ,
@@ -78,14 +78,16 @@ def gateway(gateway_db: str) -> Iterator[Gateway]:
         "PGRST_DB_POOL": "4",
         "PGRST_DB_PRE_REQUEST": "test.pre_check",
     }
+    log_path = tmp_path_factory.mktemp("gateway") / "gateway.log"
+    log = log_path.open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "referral_service.gateway.server"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     try:
         while True:
             if proc.poll() is not None:
-                out = proc.stdout.read().decode() if proc.stdout else ""
+                out = log_path.read_text()
                 raise RuntimeError(f"gateway exited: {out}")
             try:
                 if httpx.get(url + "/authors?limit=0", timeout=1).status_code == 200:
@@ -102,6 +104,8 @@ def gateway(gateway_db: str) -> Iterator[Gateway]:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
+        log.close()
 
 
 @pytest.fixture
