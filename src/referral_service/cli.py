@@ -159,5 +159,112 @@ def user_create(email: str, role: str, password_stdin: bool) -> None:
             raise OperatorError(exc.diag.message_primary) from exc
         raise
     say(f"created {role} {email} ({user_id})")
+# -- gateway ---------------------------------------------------------------------------------------
+
+
+def _authenticator_url(port: int | None = None) -> str:
+    """The gateway's login: the authenticator on the same server and database as the admin URL."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    parts = conninfo_to_dict(localdb.admin_url())
+    parts.update(user="authenticator", password=config.load_secrets().authenticator_password)
+    if port is not None:
+        parts.update(host="127.0.0.1", port=str(port))
+    return make_conninfo(**parts)
+
+
+@main.command()
+@click.option("--host", help="Listen address (PGRST_SERVER_HOST, default 127.0.0.1).")
+@click.option("--port", type=int, help="Listen port (PGRST_SERVER_PORT, default 3000).")
+@click.option("--workers", type=int, default=lambda: int(os.environ.get("REFERRAL_WORKERS", "1")),
+              show_default="REFERRAL_WORKERS or 1", help="Worker processes.")
+@click.option("--pgbouncer", is_flag=True, help="Start a local PgBouncer and send queries through it.")
+@click.option("--pgbouncer-port", type=int, default=6432, show_default=True)
+@operator_errors
+def serve(host: str | None, port: int | None, workers: int, pgbouncer: bool, pgbouncer_port: int) -> None:
+    """Run the HTTP gateway (PostgREST's API dialect) in the foreground."""
+    from .gateway import server
+    from .gateway.settings import SettingsError, load_settings
+
+    env = os.environ
+    if host:
+        env["PGRST_SERVER_HOST"] = host
+    if port:
+        env["PGRST_SERVER_PORT"] = str(port)
+    if not env.get("PGRST_DB_URI"):
+        _ensure_database()
+        env["PGRST_DB_URI"] = _authenticator_url()
+    env.setdefault("PGRST_JWT_SECRET", config.load_secrets().jwt_secret)
+    if pgbouncer:
+        from .pgbouncer import Bouncer
+
+        bouncer = Bouncer(port=pgbouncer_port)
+        bouncer.start({"authenticator": config.load_secrets().authenticator_password})
+        # LISTEN needs a session of its own, which transaction pooling cannot give: keep it direct
+        env.setdefault("PGRST_DB_LISTEN_URI", env["PGRST_DB_URI"])
+        env["PGRST_DB_URI"] = _authenticator_url(pgbouncer_port)
+        env["PGRST_DB_PREPARED_STATEMENTS"] = "false"
+        say(f"PgBouncer (transaction pooling) on 127.0.0.1:{pgbouncer_port}")
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        raise OperatorError(str(exc)) from None
+    say(f"gateway on http://{settings.server_host}:{settings.server_port} ({workers} worker(s))")
+    server.run(settings, workers=workers)
+
+
+# -- backups -----------------------------------------------------------------------------------------
+
+
+def _backup_dir() -> str:
+    return os.environ.get("REFERRAL_BACKUP_DIR") or str(config.DATA_DIR / "backups")
+
+
+@main.command()
+@click.option("--dir", "out_dir", default=_backup_dir, show_default="REFERRAL_BACKUP_DIR or .data/backups")
+@click.option("--keep", type=int, help="Keep only the newest N dumps.")
+@click.option("--verify", is_flag=True, help="Restore into a scratch database and compare every table.")
+@operator_errors
+def backup(out_dir: str, keep: int | None, verify: bool) -> None:
+    """Write a compressed custom-format dump with a timestamped name."""
+    from rich.progress import Progress
+
+    from . import backup as backups
+
+    url = _ensure_database()
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task("dumping", total=None)
+
+        def progress(done: int, total: int, table: str) -> None:
+            bar.update(task, completed=done, total=total, description=f"dumping {table}")
+
+        try:
+            dump = backups.backup(url, out_dir, keep=keep, progress=progress, verify=verify)
+        except OperatorError as exc:
+            provision.record_backup(url, file="", size=None, verified=False, ok=False, error=str(exc))
+            raise
+    provision.record_backup(url, file=dump.name, size=dump.stat().st_size, verified=verify, ok=True)
+    say(f"backup written: {dump} ({dump.stat().st_size // 1024} KiB){', verified' if verify else ''}")
+
+
+@main.command()
+@click.argument("dump_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--target", help="Database to create and restore into (default: the app database).")
+@operator_errors
+def restore(dump_file: str, target: str | None) -> None:
+    """Restore a dump into a new database (refuses one that exists)."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    from . import backup as backups
+
+    admin = conninfo_to_dict(_ensure_database())
+    if target:
+        admin["dbname"] = target
+    result = backups.restore(dump_file, make_conninfo(**admin))
+    say(f"restored into database {result.database}")
+    for skipped in result.skipped:
+        say(f"  skipped: {skipped}")
+
+
 if __name__ == "__main__":
     main()

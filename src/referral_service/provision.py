@@ -41,3 +41,12 @@ def load_demo_data(url: str, secrets: Secrets) -> bool:
 def create_user(url: str, email: str, password: str, role: str) -> str:
     with psycopg.connect(url) as conn:
         return str(conn.execute("select internal.create_user(%s, %s, %s)", [email, password, role]).fetchone()[0])
+
+
+def record_backup(url: str, file: str, size: int | None, verified: bool, ok: bool, error: str | None = None) -> None:
+    """One row in internal.backup_runs: what the dashboard and the backup-age alert read."""
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "insert into internal.backup_runs (file, size_bytes, verified, ok, error) values (%s, %s, %s, %s, %s)",
+            [file, size, verified, ok, error],
+        )
