@@ -207,6 +207,11 @@ def _mutation_source(plan: Plan, p: Params) -> str:
     where = " AND ".join(condition(c, t.name, t, p) for c in m.conditions)
     if m.kind == "delete":
         return f"DELETE FROM {target}{' WHERE ' + where if where else ''} {returning}"
+    if not m.columns:
+        if m.kind == "update" or m.body_is_array:  # `{}` patch or `[]` insert: touch nothing
+            flag = ", false AS pgrst_inserted" if m.on_conflict is not None else ""
+            return f"SELECT {a}.*{flag} FROM {target} WHERE false"
+        return f"INSERT INTO {target} DEFAULT VALUES {returning}"
     names = ", ".join(ident(c.name) for c in m.columns)
     defs = ", ".join(f"{ident(c.name)} {c.type}" for c in m.columns)
     payload = p.add(m.body)
@@ -214,13 +219,9 @@ def _mutation_source(plan: Plan, p: Params) -> str:
     if m.missing_default and any(c.default is not None for c in m.columns):
         rows = _with_defaults(m, payload)
     if m.kind == "update":
-        if not m.columns:
-            return f"SELECT {a}.* FROM {target} WHERE false"
         sets = ", ".join(f"{ident(c.name)} = pgrst_body.{ident(c.name)}" for c in m.columns)
         body = f"(SELECT * FROM json_to_recordset({rows}) AS _({defs}) LIMIT 1) AS pgrst_body"
         return f"UPDATE {target} SET {sets} FROM {body}{' WHERE ' + where if where else ''} {returning}"
-    if not m.columns:
-        return f"INSERT INTO {target} DEFAULT VALUES {returning}"
     sql = (f"INSERT INTO {target} ({names}) SELECT {', '.join('pgrst_body.' + ident(c.name) for c in m.columns)} "
            f"FROM json_to_recordset({rows}) AS pgrst_body({defs})")
     if m.on_conflict is not None:
