@@ -23,10 +23,11 @@ class Metrics:
                           multiprocess_mode="livesum")
         self.db_up = Gauge("referral_db_up", "1 when the database answered the last scrape", registry=r,
                            multiprocess_mode="mostrecent")
+        self.cron_failed = Gauge("referral_cron_failed_runs_total", "Failed pg_cron runs on record, per job",
+                                 ["jobname"], registry=r, multiprocess_mode="mostrecent")
         self.ops = {
             name: Gauge(name, help_text, registry=r, multiprocess_mode="mostrecent")
             for name, help_text in [
-                ("referral_cron_failed_runs_24h", "pg_cron runs that failed in the last 24 h"),
                 ("referral_backup_last_success_timestamp_seconds", "Unix time of the newest good backup"),
                 ("referral_backup_last_verified_timestamp_seconds", "Unix time of the newest verified backup"),
             ]
@@ -38,10 +39,14 @@ class Metrics:
         self.pool.labels("idle").set(idle)
         self.pool.labels("waiting").set(stats.get("requests_waiting", 0))
 
-    def set_ops(self, values: dict[str, float] | None) -> None:
+    def set_ops(self, values: dict | None) -> None:
+        """Gauges from the database's `internal.ops_metrics()`; None means the database did not answer."""
         self.db_up.set(0 if values is None else 1)
         for name, value in (values or {}).items():
-            if name in self.ops:
+            if name == "referral_cron_failed_runs_total":
+                for job, failures in value.items():
+                    self.cron_failed.labels(job).set(failures)
+            elif name in self.ops:
                 self.ops[name].set(float(value))
 
     def exposition(self) -> bytes:

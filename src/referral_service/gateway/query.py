@@ -204,14 +204,14 @@ def _mutation_source(plan: Plan, p: Params) -> str:
     returning = f"RETURNING {a}.*"
     if m.on_conflict is not None:
         returning += f", ({a}.xmax::text = '0') AS pgrst_inserted"
-    where = " AND ".join(condition(c, t.name, t, p) for c in m.conditions)
-    if m.kind == "delete":
-        return f"DELETE FROM {target}{' WHERE ' + where if where else ''} {returning}"
-    if not m.columns:
+    if not m.columns and m.kind != "delete":
         if m.kind == "update" or m.body_is_array:  # `{}` patch or `[]` insert: touch nothing
             flag = ", false AS pgrst_inserted" if m.on_conflict is not None else ""
             return f"SELECT {a}.*{flag} FROM {target} WHERE false"
         return f"INSERT INTO {target} DEFAULT VALUES {returning}"
+    where = " AND ".join(condition(c, t.name, t, p) for c in m.conditions)
+    if m.kind == "delete":
+        return f"DELETE FROM {target}{' WHERE ' + where if where else ''} {returning}"
     names = ", ".join(ident(c.name) for c in m.columns)
     defs = ", ".join(f"{ident(c.name)} {c.type}" for c in m.columns)
     payload = p.add(m.body)
