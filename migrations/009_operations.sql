@@ -26,21 +26,23 @@ select cron.schedule('vacuum-busy-tables', '17 3 * * *', 'VACUUM (ANALYZE) api.o
 
 -- Gauges for the gateway's /metrics (PGRST-independent; the gateway calls this only if configured to).
 -- The authenticator may call it; API roles may not.
-create function internal.ops_metrics(as_of timestamptz default now()) returns jsonb
+create function internal.ops_metrics() returns jsonb
 language sql stable security definer
 set search_path = pg_catalog, internal, cron
 as $$
     select jsonb_build_object(
-        'referral_cron_failed_runs_24h',
-            (select count(*) from cron.job_run_details
-             where status = 'failed' and start_time > as_of - interval '24 hours'),
+        -- per job, all failed runs still in cron.job_run_details (Prometheus' increase() copes with purges)
+        'referral_cron_failed_runs_total',
+            (select coalesce(jsonb_object_agg(j.jobname, (select count(*) from cron.job_run_details d
+                                                          where d.jobid = j.jobid and d.status = 'failed')), '{}')
+             from cron.job j where j.jobname is not null),
         'referral_backup_last_success_timestamp_seconds',
             coalesce((select extract(epoch from max(finished_at)) from internal.backup_runs where ok), 0),
         'referral_backup_last_verified_timestamp_seconds',
             coalesce((select extract(epoch from max(finished_at)) from internal.backup_runs where ok and verified), 0)
     )
 $$;
-comment on function internal.ops_metrics(timestamptz) is 'Operational gauges (failed cron runs, latest backups) for /metrics.';
-revoke execute on function internal.ops_metrics(timestamptz) from public;
+comment on function internal.ops_metrics() is 'Operational gauges (failed cron runs, latest backups) for /metrics.';
+revoke execute on function internal.ops_metrics() from public;
 grant usage on schema internal to authenticator;
-grant execute on function internal.ops_metrics(timestamptz) to authenticator;
+grant execute on function internal.ops_metrics() to authenticator;

@@ -7,6 +7,7 @@ import sys
 from functools import wraps
 
 import click
+import psycopg
 from rich.console import Console
 
 from . import config, localdb, provision
@@ -30,6 +31,10 @@ def operator_errors(fn):
             return fn(*args, **kwargs)
         except OperatorError as exc:
             err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            sys.exit(1)
+        except psycopg.OperationalError as exc:
+            first = str(exc).strip().splitlines()[0]
+            err.print(f"[red]error:[/red] cannot reach the database: {first}", highlight=False, soft_wrap=True)
             sys.exit(1)
 
     return wrapper
@@ -152,12 +157,8 @@ def user_create(email: str, role: str, password_stdin: bool) -> None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
         user_id = provision.create_user(_ensure_database(), email, password, role)
-    except Exception as exc:  # a database refusal (weak password, taken email) is the operator's to fix
-        import psycopg
-
-        if isinstance(exc, psycopg.Error) and exc.diag.message_primary:
-            raise OperatorError(exc.diag.message_primary) from exc
-        raise
+    except psycopg.DatabaseError as exc:  # a refusal (weak password, taken email) is the operator's to fix
+        raise OperatorError(exc.diag.message_primary or str(exc)) from exc
     say(f"created {role} {email} ({user_id})")
 # -- gateway ---------------------------------------------------------------------------------------
 

@@ -140,6 +140,7 @@ class Cluster:
     def start(self) -> None:
         self.init()
         if self.running():
+            self._ensure_database()
             return
         if port_in_use(self.port):
             raise OperatorError(
