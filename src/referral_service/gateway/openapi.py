@@ -80,7 +80,6 @@ def _definition(t: Table) -> dict[str, Any]:
 def document(cache: SchemaCache, schema: str, settings: Any) -> bytes:
     desc = cache.descriptions.get(schema)
     title, _, rest = (desc or "PostgREST API").partition("\n")
-    ref = {"$ref": "#/parameters/"}
     paths: dict[str, Any] = {"/": {"get": {"tags": ["Introspection"], "summary": "OpenAPI description (this document)",
                                            "produces": ["application/openapi+json", "application/json"],
                                            "responses": {"200": {"description": "OK"}}}}}
@@ -144,7 +143,6 @@ def document(cache: SchemaCache, schema: str, settings: Any) -> bytes:
     }
     if doc["info"]["description"] is None:  # type: ignore[index]
         del doc["info"]["description"]  # type: ignore[attr-defined]
-    del ref
     return orjson.dumps(doc)
 
 
