@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
@@ -32,6 +33,7 @@ class Gateway:
         self.pool: AsyncConnectionPool | None = None
         self.cache: schema.SchemaCache | None = None
         self._tasks: list[asyncio.Task] = []
+        self._direct_uri = settings.db_listen_uri or settings.db_uri
 
     # --- lifespan ------------------------------------------------------------------------------------
 
@@ -54,7 +56,7 @@ class Gateway:
             await self.pool.close()
 
     async def reload(self) -> None:
-        async with await psycopg.AsyncConnection.connect(self.settings.db_uri, autocommit=True) as conn:
+        async with await psycopg.AsyncConnection.connect(self._direct_uri, autocommit=True) as conn:
             self.cache = await schema.load(conn, self.schemas)
         log.info("schema cache loaded: %d relations", len(self.cache.tables))
 
@@ -63,7 +65,7 @@ class Gateway:
         delay = 0.5
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(self.settings.db_uri, autocommit=True) as conn:
+                async with await psycopg.AsyncConnection.connect(self._direct_uri, autocommit=True) as conn:
                     await conn.execute(f"LISTEN {self.settings.db_channel}")
                     await self.reload()  # (re)load after each (re)connect: we may have missed a NOTIFY
                     delay = 0.5
@@ -154,10 +156,21 @@ async def _read_body(receive: Any) -> bytes:
     return b"".join(chunks)
 
 
-def create_app(settings: GatewaySettings | None = None) -> Any:
-    """The gateway as an ASGI app: errors → CORS → gateway."""
+Wrap = Callable[[Any], Any]
+
+
+def create_app(settings: GatewaySettings | None = None, *, outer: Sequence[Wrap] = (),
+               inner: Sequence[Wrap] = ()) -> Any:
+    """The gateway as an ASGI app: errors → ``outer`` (e.g. metrics) → CORS → ``inner`` (e.g. rate limit) →
+    gateway. Each wrapper is ``lambda app: Middleware(app, ...)``, listed outermost first."""
     settings = settings or load_settings()
     core = Gateway(settings)
-    app = ErrorMiddleware(CORSMiddleware(core, settings.cors_origins))
-    app.gateway = core  # type: ignore[attr-defined]  # handy for tests and the CLI
+    app: Any = core
+    for wrap in reversed(inner):
+        app = wrap(app)
+    app = CORSMiddleware(app, settings.cors_origins)
+    for wrap in reversed(outer):
+        app = wrap(app)
+    app = ErrorMiddleware(app)
+    app.gateway = core  # handy for tests and the CLI (pool, cache)
     return app

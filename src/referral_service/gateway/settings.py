@@ -14,6 +14,7 @@ class GatewaySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PGRST_", extra="ignore", populate_by_name=True)
 
     db_uri: str = "postgresql://authenticator@127.0.0.1:5432/postgres"
+    db_listen_uri: str | None = None  # direct connection for LISTEN/introspection when db_uri is a pooler
     db_schemas: str = Field("api", validation_alias=AliasChoices("PGRST_DB_SCHEMAS", "PGRST_DB_SCHEMA",
                                                                  "db_schemas"))
     db_anon_role: str | None = "anonymous"
@@ -38,7 +39,7 @@ class GatewaySettings(BaseSettings):
             raise ValueError("the JWT secret must be at least 32 characters long")
         return v
 
-    @field_validator("db_anon_role", "db_pre_request", "jwt_aud", "server_cors_allowed_origins", mode="before")
+    @field_validator("db_anon_role", "db_pre_request", "db_listen_uri", "jwt_aud", "server_cors_allowed_origins", mode="before")
     @classmethod
     def _blank_is_none(cls, v: object) -> object:
         return None if isinstance(v, str) and not v.strip() else v
