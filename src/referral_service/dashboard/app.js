@@ -146,7 +146,8 @@ function renderEvents(days) {
     EVENT_TYPES.map((t) => ({ name: t.replace("_", " "), values: days.map((d) => d.by_type[t] || 0) })));
   const legend = h("ul", { class: "legend" }, series.map((s, k) =>
     h("li", {}, h("span", { class: `swatch s${k}` }), `${s.name}: ${num(s.values.reduce((a, b) => a + b, 0))}`)));
-  fill("panel-events", lineChart(labels, series, { title: "Analytics events per day" }), legend);
+  const width = Math.max(300, document.querySelector("#panel-events .body").clientWidth || 640);
+  fill("panel-events", lineChart(labels, series, { title: "Analytics events per day", width }), legend);
 }
 
 function renderDatabase(db) {
@@ -280,6 +281,13 @@ $("#panel-viewed .tabs").addEventListener("click", (event) => {
   if (!choice || !state.doc) return;
   state.window = choice.dataset.window;
   renderViewed(state.doc.most_viewed);
+});
+
+// The chart is drawn at the panel's width: redraw it when that changes.
+let resizing = null;
+window.addEventListener("resize", () => {
+  clearTimeout(resizing);
+  resizing = setTimeout(() => { if (state.doc) renderEvents(state.doc.events_per_day); }, 200);
 });
 
 // Back on the tab after a while: refresh at once rather than at the next tick.

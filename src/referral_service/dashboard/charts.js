@@ -45,8 +45,9 @@ export function barChart(items, { title = "", unit = "" } = {}) {
 }
 
 // labels: x-axis labels; series: [{name, values}] with one value per label.
-export function lineChart(labels, series, { title = "" } = {}) {
-  const width = 640, height = 240, left = 40, right = 12, top = 12, bottom = 28;
+// width: the drawing's own width in px (the container's), so that text keeps its size on a phone.
+export function lineChart(labels, series, { title = "", width = 640 } = {}) {
+  const height = Math.round(Math.min(240, Math.max(180, width * 0.4))), left = 40, right = 12, top = 12, bottom = 28;
   const plotW = width - left - right, plotH = height - top - bottom;
   const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart line-chart", role: "img",
     "aria-label": title });
@@ -61,11 +62,14 @@ export function lineChart(labels, series, { title = "" } = {}) {
     root.append(svg("text", { x: left - 6, y: y(v), class: "axis", "text-anchor": "end",
       "dominant-baseline": "middle" }, fmt(v)));
   }
-  // about six x labels whatever the range
-  const every = Math.max(1, Math.ceil(labels.length / 6));
+  // one x label per ~100 px
+  const every = Math.max(1, Math.ceil(labels.length / Math.max(2, Math.floor(width / 100))));
   labels.forEach((label, i) => {
-    if (i % every === 0 || i === labels.length - 1) {
-      root.append(svg("text", { x: x(i), y: height - 8, class: "axis", "text-anchor": "middle" }, label));
+    const last = i === labels.length - 1;
+    if (last || (i % every === 0 && labels.length - 1 - i >= every / 2)) {
+      // the end labels lean inwards so that they are not clipped
+      const anchor = i === 0 ? "start" : last ? "end" : "middle";
+      root.append(svg("text", { x: x(i), y: height - 8, class: "axis", "text-anchor": anchor }, label));
     }
   });
 
