@@ -1,0 +1,164 @@
+"""The dashboard in headless Chromium (Debian's package, driven by Playwright): an admin sees every panel
+filled and a chart drawn, then signs out; a non-admin, a bad token and an anonymous visitor see no data."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+# never let the browser phone home or update itself: the tests run offline
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+PANELS = ["service", "backup", "offers", "expiring", "events", "viewed", "database", "jobs", "statements"]
+TITLE = "E2E dashboard offer"
+BACKUP_FILE = "e2e-dashboard.dump"
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+def seed(db_url: str) -> None:
+    """An offer expiring in 3 days with views in the last day, a verified backup, fresh rollups."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        expiry = (dt.date.today() + dt.timedelta(days=3)).isoformat()
+        offer = conn.execute(
+            "insert into api.offers (title, institution, offer_type, status, metadata)"
+            " values (%s, 'E2E Bank', 'credit_card', 'active', %s) returning id",
+            [TITLE, json.dumps({"expiry_date": expiry})]).fetchone()[0]
+        conn.execute("insert into api.analytics_events (event_type, event_data, offer_id, created_at)"
+                     " select 'offer_view', jsonb_build_object('offer_id', %s::text), %s,"
+                     " now() - n * interval '1 hour' from generate_series(1, 12) n", [offer, offer])
+        conn.execute("insert into internal.backup_runs (file, size_bytes, verified, ok) values (%s, 123456, true, true)",
+                     [BACKUP_FILE])
+        conn.execute("select internal.refresh_rollups(now())")
+
+
+def unseed(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("delete from api.analytics_events where offer_id in (select id from api.offers where title = %s)",
+                     [TITLE])
+        conn.execute("delete from api.offers where title = %s", [TITLE])
+        conn.execute("delete from internal.backup_runs where file = %s", [BACKUP_FILE])
+        conn.execute("select internal.refresh_rollups(now())")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not shutil.which(CHROMIUM) and not os.environ.get("CI"):
+        pytest.skip(f"{CHROMIUM} is not installed (Debian packages chromium, chromium-driver)")
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def site(app_gateway, app_db_url):
+    seed(app_db_url)
+    yield app_gateway
+    unseed(app_db_url)
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert errors == [], f"JavaScript errors: {errors}"
+
+
+def sign_in(page, url: str, email: str, password: str) -> None:
+    page.goto(url + "/dashboard")
+    page.fill("#email", email)
+    page.fill("#password", password)
+    page.click("#signin button[type=submit]")
+
+
+def wait_for_error(page) -> None:
+    # a selector, not wait_for_function: that needs eval, which the page's CSP forbids
+    page.wait_for_selector("#signin-error:not(:empty)")
+
+
+def assert_no_data(page) -> None:
+    assert page.is_visible("#signin") and not page.is_visible("#board")
+    assert page.locator("#board .body > *").count() == 0
+    assert page.evaluate("sessionStorage.length") == 0
+
+
+def check_admin_session(page, url: str, email: str, password: str) -> None:
+    sign_in(page, url, email, password)
+    for panel in PANELS:
+        page.wait_for_selector(f"#panel-{panel}[data-state=ready]", timeout=15000)
+    text = {panel: page.inner_text(f"#panel-{panel} .body") for panel in PANELS}
+    assert TITLE in text["expiring"] and "3 d" in text["expiring"]
+    assert TITLE in text["viewed"] and "12" in text["viewed"]
+    assert "active" in text["offers"] and "credit card" in text["offers"]
+    assert BACKUP_FILE in text["backup"] and "verified" in text["backup"]
+    assert "refresh-rollups" in text["jobs"] and "*/5 * * * *" in text["jobs"]
+    assert "Cache hit ratio" in text["database"] and "%" in text["database"]
+    assert "Requests / s" in text["service"]  # a figure, or n/a when /metrics is unavailable
+    assert text["statements"].strip()
+    # charts drawn: a line with real coordinates, and bars
+    line = page.locator("#panel-events svg.line-chart path.line").first.get_attribute("d")
+    assert line.startswith("M") and line.count("L") == 29  # 30 days
+    assert page.locator("#panel-offers svg.bar-chart rect").count() >= 2
+    # the period switch of the most viewed panel
+    page.click("#panel-viewed [data-window='30d']")
+    assert TITLE in page.inner_text("#panel-viewed .body")
+
+    page.click("#signout")
+    assert_no_data(page)
+    page.reload()  # and nothing comes back: the token is gone
+    assert_no_data(page)
+
+
+def check_refused(page, url: str, email: str, password: str) -> None:
+    sign_in(page, url, email, password)
+    wait_for_error(page)
+    assert "refused" in page.inner_text("#signin-error")
+    assert_no_data(page)
+
+
+def test_admin_sees_every_panel_then_signs_out(site, page):
+    check_admin_session(page, site.url, site.admin_email, site.admin_password)
+
+
+def test_non_admin_sees_no_data(site, page):
+    check_refused(page, site.url, site.user_email, site.user_password)
+
+
+def test_wrong_password_sees_no_data(site, page):
+    sign_in(page, site.url, site.admin_email, "not the password")
+    wait_for_error(page)
+    assert "invalid email or password" in page.inner_text("#signin-error")
+    assert_no_data(page)
+
+
+def test_anonymous_and_forged_tokens_see_no_data(site, page):
+    page.goto(site.url + "/dashboard")
+    assert_no_data(page)
+    page.evaluate("sessionStorage.setItem('churnistic.dashboard.token', 'forged.token.value')")
+    page.reload()
+    wait_for_error(page)
+    assert_no_data(page)
+
+
+def test_page_is_usable_on_a_phone(site, browser):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = context.new_page()
+    sign_in(page, site.url, site.admin_email, site.admin_password)
+    page.wait_for_selector("#panel-events[data-state=ready]", timeout=15000)
+    # one column, and nothing wider than the screen
+    boxes = [page.locator(f"#panel-{p}").bounding_box() for p in ("offers", "events", "jobs")]
+    assert len({round(b["x"]) for b in boxes}) == 1 and all(b["width"] <= 390 for b in boxes)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    context.close()
