@@ -9,13 +9,16 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit, urlunsplit
 
+import httpx
 import psycopg
 import pytest
 
 from referral_service import config, localdb, provision
 from referral_service.migrate import migrate
+from tests.support import gateway_process, with_login
 
 
 def with_database(url: str, dbname: str) -> str:
@@ -73,3 +76,49 @@ def act_as(conn: psycopg.Connection, role: str, **claims) -> None:
 
 def reset_role(conn: psycopg.Connection) -> None:
     conn.execute("reset role")
+
+
+@dataclass(frozen=True)
+class AppGateway:
+    """A gateway serving the migrated app database, with one admin and one user account."""
+
+    url: str
+    admin_email: str
+    admin_password: str
+    user_email: str
+    user_password: str
+
+    def login(self, email: str, password: str) -> str:
+        reply = httpx.post(self.url + "/rpc/login", json={"email": email, "password": password}, timeout=10)
+        reply.raise_for_status()
+        return reply.json()
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=10)
+
+
+def app_gateway_env(app_db_url: str, secrets: config.Secrets, **extra: str) -> dict[str, str]:
+    return {
+        "PGRST_DB_URI": with_login(app_db_url, "authenticator", secrets.authenticator_password),
+        "PGRST_DB_SCHEMAS": "api",
+        "PGRST_DB_ANON_ROLE": "anonymous",
+        "PGRST_JWT_SECRET": secrets.jwt_secret,
+        "PGRST_DB_POOL": "4",
+        "REFERRAL_RATE_LIMIT": "0",
+        "REFERRAL_AUTH_RATE_LIMIT": "0",
+        **extra,
+    }
+
+
+@pytest.fixture(scope="session")
+def app_gateway(app_db_url: str, secrets: config.Secrets, tmp_path_factory) -> Iterator[AppGateway]:
+    accounts = AppGateway("", "admin@test.example", "admin pass 123", "user@test.example", "user pass 123")
+    with psycopg.connect(app_db_url, autocommit=True) as conn:
+        for email, password, role in [(accounts.admin_email, accounts.admin_password, "admin"),
+                                      (accounts.user_email, accounts.user_password, "user")]:
+            if not conn.execute("select 1 from internal.users where email = %s", [email]).fetchone():
+                conn.execute("select internal.create_user(%s, %s, %s)", [email, password, role])
+    log = tmp_path_factory.mktemp("app-gateway") / "gateway.log"
+    with gateway_process(app_gateway_env(app_db_url, secrets), log) as url:
+        yield replace(accounts, url=url)

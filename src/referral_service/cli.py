@@ -184,7 +184,7 @@ def _authenticator_url(port: int | None = None) -> str:
 @operator_errors
 def serve(host: str | None, port: int | None, workers: int, pgbouncer: bool, pgbouncer_port: int) -> None:
     """Run the HTTP gateway (PostgREST's API dialect) in the foreground."""
-    from .gateway import server
+    from . import service
     from .gateway.settings import SettingsError, load_settings
 
     env = os.environ
@@ -208,10 +208,11 @@ def serve(host: str | None, port: int | None, workers: int, pgbouncer: bool, pgb
         say(f"PgBouncer (transaction pooling) on 127.0.0.1:{pgbouncer_port}")
     try:
         settings = load_settings()
+        service.load_ops_settings()
     except SettingsError as exc:
         raise OperatorError(str(exc)) from None
     say(f"gateway on http://{settings.server_host}:{settings.server_port} ({workers} worker(s))")
-    server.run(settings, workers=workers)
+    service.serve(settings, workers)
 
 
 # -- backups -----------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ class Gateway:
         self.cache: schema.SchemaCache | None = None
         self._tasks: list[asyncio.Task] = []
         self._direct_uri = settings.db_listen_uri or settings.db_uri
+        self.on_reload: Callable[[], None] = lambda: None  # e.g. a metrics counter
 
     # --- lifespan ------------------------------------------------------------------------------------
 
@@ -58,6 +59,7 @@ class Gateway:
     async def reload(self) -> None:
         async with await psycopg.AsyncConnection.connect(self._direct_uri, autocommit=True) as conn:
             self.cache = await schema.load(conn, self.schemas)
+        self.on_reload()
         log.info("schema cache loaded: %d relations", len(self.cache.tables))
 
     async def _listen(self) -> None:
@@ -108,6 +110,7 @@ class Gateway:
         if method == "OPTIONS":
             return 200, openapi.options_headers(req, cache), b""
         auth = self.auth.authenticate(req.headers.get("authorization"))
+        scope.setdefault("state", {})["role"] = auth.role  # for the access log
         if req.kind == "root":
             if method not in ("GET", "HEAD"):
                 raise errors.unsupported_method(method)

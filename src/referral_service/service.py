@@ -1,0 +1,192 @@
+"""The referral service as deployed: the generic gateway plus what operations need around it.
+
+    errors → access log → metrics (/metrics) → health (/live, /ready) and /dashboard → CORS → rate limit → gateway
+
+The order puts the rate limit inside CORS (a 429 still carries CORS headers) and keeps health checks,
+metrics and the dashboard's static files outside the rate limit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import orjson
+import structlog
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .dashboard import dashboard_app
+from .gateway import errors
+from .gateway.app import create_app
+from .gateway.metrics import Metrics
+from .gateway.middleware.accesslog import AccessLogMiddleware
+from .gateway.middleware.metrics import MetricsMiddleware
+from .gateway.middleware.ratelimit import RateLimitMiddleware
+from .gateway.ratelimit import Rate, SharedLimiter
+from .gateway.server import run
+from .gateway.settings import GatewaySettings, SettingsError, load_settings
+
+FACTORY = "referral_service.service:build"
+STRICT_PATHS = ("/rpc/login", "/rpc/signup")
+
+
+class OpsSettings(BaseSettings):
+    """Service settings beyond PostgREST's (prefix REFERRAL_)."""
+
+    model_config = SettingsConfigDict(env_prefix="REFERRAL_", extra="ignore")
+
+    rate_limit: str = "600/60"  # per client: requests/seconds; "0" turns it off
+    auth_rate_limit: str = "10/60"  # per client on /rpc/login and /rpc/signup
+    trusted_proxies: str = ""  # comma-separated addresses/CIDRs whose X-Forwarded-For is believed
+    ratelimit_file: str | None = None  # shared by the workers of one gateway; default per port
+    ops_metrics: bool = True  # export internal.ops_metrics() (cron failures, backups) on /metrics
+    ready_timeout: float = Field(2.0, gt=0)
+
+    @field_validator("rate_limit", "auth_rate_limit")
+    @classmethod
+    def _rate(cls, v: str) -> str:
+        Rate.parse(v)
+        return v
+
+
+def load_ops_settings() -> OpsSettings:
+    try:
+        return OpsSettings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise SettingsError(f"REFERRAL_{str(first['loc'][0]).upper()}: {first['msg'].removeprefix('Value error, ')}")
+
+
+def configure_logging() -> None:
+    """One JSON object per line on stdout."""
+    structlog.configure(
+        processors=[structlog.processors.TimeStamper(fmt="iso", utc=True), structlog.processors.add_log_level,
+                    structlog.processors.JSONRenderer(serializer=orjson.dumps)],
+        logger_factory=structlog.BytesLoggerFactory(sys.stdout.buffer),
+        cache_logger_on_first_use=True,
+    )
+
+
+def build(settings: GatewaySettings | None = None) -> Any:
+    settings = settings or load_settings()
+    ops = load_ops_settings()
+    general, strict = Rate.parse(ops.rate_limit), Rate.parse(ops.auth_rate_limit)
+    configure_logging()
+    metrics = Metrics()
+    shm = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
+    limiter = SharedLimiter(Path(ops.ratelimit_file or shm / f"referral-ratelimit-{settings.server_port}"))
+    holder: dict[str, Any] = {}  # the core gateway, known once create_app has built it
+
+    def identify(authorization: str) -> str | None:
+        try:
+            auth = holder["gateway"].auth.authenticate(authorization)
+        except errors.ApiError:
+            return None  # an invalid token is limited by address, like no token
+        return orjson.loads(auth.claims_json).get("sub") if auth.authed else None
+
+    async def before_scrape() -> None:
+        gateway = holder["gateway"]
+        if gateway.pool is not None:
+            metrics.set_pool(gateway.pool.get_stats())
+        metrics.set_ops(await _ops_gauges(gateway, ops) if ops.ops_metrics else {})
+
+    app = create_app(
+        settings,
+        outer=[
+            AccessLogMiddleware,
+            lambda a: MetricsMiddleware(a, metrics, before_scrape),
+            lambda a: ServiceRoutes(a, holder, ops.ready_timeout),
+        ],
+        inner=[
+            lambda a: RateLimitMiddleware(a, limiter, general, strict, STRICT_PATHS, ops.trusted_proxies.split(","),
+                                          identify, lambda name: metrics.rate_limited.labels(name).inc()),
+        ],
+    )
+    holder["gateway"] = app.gateway
+    app.gateway.on_reload = metrics.schema_reloads.inc
+    return app
+
+
+async def _ops_gauges(gateway: Any, ops: OpsSettings) -> dict | None:
+    """The database's operational gauges, or None when it cannot be reached."""
+    if gateway.pool is None:
+        return None
+    try:
+        async with gateway.pool.connection(timeout=ops.ready_timeout) as conn:
+            row = await (await conn.execute("select internal.ops_metrics()")).fetchone()
+            return row[0]
+    except Exception:  # noqa: BLE001 - any failure means "database not answering" for the gauge
+        return None
+
+
+class ServiceRoutes:
+    """/live (the process answers), /ready (database reachable and schema cache loaded), /dashboard."""
+
+    def __init__(self, app: Any, holder: dict[str, Any], timeout: float) -> None:
+        self.app = app
+        self.holder = holder
+        self.timeout = timeout
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+        elif path == "/live":
+            await _plain(send, 200, b"ok")
+        elif path == "/ready":
+            problem = await self._not_ready()
+            if problem:
+                await _plain(send, 503, problem.encode(), [(b"retry-after", b"5")])
+            else:
+                await _plain(send, 200, b"ready")
+        elif path == "/dashboard" or path.startswith("/dashboard/"):
+            await dashboard_app(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _not_ready(self) -> str | None:
+        gateway = self.holder["gateway"]
+        if gateway.cache is None:
+            return "schema cache not loaded"
+        if gateway.pool is None:
+            return "no connection pool"
+        try:
+            async with gateway.pool.connection(timeout=self.timeout) as conn:
+                await conn.execute("select 1")
+        except Exception as exc:  # noqa: BLE001 - reported in the body, never raised
+            return f"database unreachable: {type(exc).__name__}"
+        return None
+
+
+async def _plain(send: Any, status: int, body: bytes, extra: list[tuple[bytes, bytes]] = ()) -> None:
+    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()),
+               *extra]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def serve(settings: GatewaySettings, workers: int) -> None:
+    """Run the service; several workers share metrics through a multiprocess folder."""
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="referral-metrics-")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    run(settings, workers=workers, factory=FACTORY)
+
+
+def main() -> None:
+    try:
+        settings = load_settings()
+        load_ops_settings()
+    except SettingsError as exc:
+        print(f"referral-service: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    serve(settings, int(os.environ.get("REFERRAL_WORKERS", "1")))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Starting a real gateway process for tests, directly or behind a real PgBouncer."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from referral_service import localdb
+from referral_service.pgbouncer import Bouncer
+
+
+def with_login(url: str, user: str, password: str, dbname: str | None = None, port: int | None = None) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    netloc = f"{user}:{password}@{host}:{port or parts.port or 5432}"
+    return urlunsplit(parts._replace(netloc=netloc, path=f"/{dbname}" if dbname else parts.path))
+
+
+@contextmanager
+def bouncer_for(db_url: str, users: dict[str, str], home: Path) -> Iterator[Bouncer]:
+    """A real PgBouncer in transaction mode in front of the server of `db_url`."""
+    parts = urlsplit(db_url)
+    bouncer = Bouncer(db_port=parts.port or 5432, port=localdb.free_port(), home=home, pool_size=8)
+    bouncer.start(users)
+    try:
+        yield bouncer
+    finally:
+        bouncer.stop()
+
+
+@contextmanager
+def gateway_process(env: dict[str, str], log_path: Path, ready_path: str = "/ready") -> Iterator[str]:
+    """Run the service (`python -m referral_service.service`) with `env`; yields its base URL once ready."""
+    port = localdb.free_port()
+    full_env = {**os.environ, "PGRST_SERVER_HOST": "127.0.0.1", "PGRST_SERVER_PORT": str(port), **env}
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "referral_service.service"], env=full_env,
+                                stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_ready(proc, url + ready_path, log_path)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _wait_ready(proc: subprocess.Popen, url: str, log_path: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gateway exited: {log_path.read_text()[-2000:]}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"gateway did not become ready: {log_path.read_text()[-2000:]}")
+        time.sleep(0.1)
