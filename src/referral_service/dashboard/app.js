@@ -51,7 +51,7 @@ function table(headers, rows) {
 
 function fill(id, ...content) {
   const panel = document.getElementById(id);
-  panel.querySelector(".body").replaceChildren(...content);
+  panel.querySelector(".body").replaceChildren(...content.filter((c) => c !== null && c !== undefined));
   panel.dataset.state = "ready";
 }
 
