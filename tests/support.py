@@ -37,12 +37,13 @@ def bouncer_for(db_url: str, users: dict[str, str], home: Path) -> Iterator[Boun
 
 
 @contextmanager
-def gateway_process(env: dict[str, str], log_path: Path, ready_path: str = "/ready") -> Iterator[str]:
-    """Run the service (`python -m referral_service.service`) with `env`; yields its base URL once ready."""
+def gateway_process(env: dict[str, str], log_path: Path, ready_path: str = "/ready",
+                    module: str = "referral_service.service") -> Iterator[str]:
+    """Run the service (or with `module`, the bare gateway) with `env`; yields its base URL once ready."""
     port = localdb.free_port()
     full_env = {**os.environ, "PGRST_SERVER_HOST": "127.0.0.1", "PGRST_SERVER_PORT": str(port), **env}
     with log_path.open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "referral_service.service"], env=full_env,
+        proc = subprocess.Popen([sys.executable, "-m", module], env=full_env,
                                 stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
         try:

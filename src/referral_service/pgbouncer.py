@@ -41,7 +41,8 @@ class Bouncer:
         ini = place / "pgbouncer.ini"
         ini.write_text(f"""\
 [databases]
-{config.DB_NAME} = host=127.0.0.1 port={self.db_port} dbname={config.DB_NAME}
+; any database name is passed on to the same-named database of the local server
+* = host=127.0.0.1 port={self.db_port}
 
 [pgbouncer]
 listen_addr = 127.0.0.1

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
+import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +12,8 @@ import httpx
 import jwt
 import psycopg
 import pytest
+
+from tests.support import bouncer_for, gateway_process
 
 HERE = Path(__file__).parent
 SECRET = "gateway-test-secret-0123456789abcdef0123"
@@ -63,49 +61,31 @@ def gateway_db(superuser_dsn: str) -> str:
     return url
 
 
-@pytest.fixture(scope="session")
-def gateway(gateway_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    port = _free_port()
+@pytest.fixture(scope="session", params=["direct", "pgbouncer"])
+def gateway(request: pytest.FixtureRequest, gateway_db: str,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    """The whole API suite runs twice: straight to PostgreSQL, and through a real PgBouncer in
+    transaction mode (no prepared statements; LISTEN on a direct connection)."""
+    direct = _with(gateway_db, DB, "gw_authenticator", "gw_authenticator")
     env = {
-        **os.environ,
-        "PGRST_DB_URI": _with(gateway_db, DB, "gw_authenticator", "gw_authenticator"),
+        "PGRST_DB_URI": direct,
         "PGRST_DB_SCHEMAS": "test",
         "PGRST_DB_ANON_ROLE": "gw_anon",
         "PGRST_JWT_SECRET": SECRET,
-        "PGRST_SERVER_PORT": str(port),
-        "PGRST_SERVER_HOST": "127.0.0.1",
         "PGRST_DB_MAX_ROWS": "100",
         "PGRST_DB_POOL": "4",
         "PGRST_DB_PRE_REQUEST": "test.pre_check",
     }
-    log_path = tmp_path_factory.mktemp("gateway") / "gateway.log"
-    log = log_path.open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "referral_service.gateway.server"], env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    try:
-        while True:
-            if proc.poll() is not None:
-                out = log_path.read_text()
-                raise RuntimeError(f"gateway exited: {out}")
-            try:
-                if httpx.get(url + "/authors?limit=0", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("gateway did not become ready")
-            time.sleep(0.1)
+    folder = tmp_path_factory.mktemp(f"gateway-{request.param}")
+    with contextlib.ExitStack() as stack:
+        if request.param == "pgbouncer":
+            bouncer = stack.enter_context(
+                bouncer_for(gateway_db, {"gw_authenticator": "gw_authenticator"}, folder / "pgbouncer"))
+            env.update(PGRST_DB_URI=bouncer.url("gw_authenticator", "gw_authenticator", DB),
+                       PGRST_DB_LISTEN_URI=direct, PGRST_DB_PREPARED_STATEMENTS="false")
+        url = stack.enter_context(gateway_process(env, folder / "gateway.log", module="referral_service.gateway.server",
+                                                  ready_path="/authors?limit=0"))
         yield Gateway(url, gateway_db, make_token)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 @pytest.fixture
