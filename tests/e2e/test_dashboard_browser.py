@@ -7,6 +7,7 @@ import os
 import shutil
 from collections.abc import Iterator
 
+import httpx
 import psycopg
 import pytest
 
@@ -105,7 +106,11 @@ def check_admin_session(page, url: str, email: str, password: str) -> None:
     assert BACKUP_FILE in text["backup"] and "verified" in text["backup"]
     assert "refresh-rollups" in text["jobs"] and "*/5 * * * *" in text["jobs"]
     assert "Cache hit ratio" in text["database"] and "%" in text["database"]
-    assert "Requests / s" in text["service"]  # a figure, or n/a when /metrics is unavailable
+    assert "Requests / s" in text["service"]
+    if httpx.get(url + "/metrics", timeout=5).status_code == 200:
+        # the page scrapes again 3 s after the first refresh: then the rate is a number
+        page.wait_for_selector("#panel-service .tile-value >> text=/^\\d+\\.\\d\\d$/", timeout=10000)
+        assert "n/a" not in page.inner_text("#panel-service .tiles")
     assert text["statements"].strip()
     # charts drawn: a line with real coordinates, and bars
     line = page.locator("#panel-events svg.line-chart path.line").first.get_attribute("d")
@@ -162,3 +167,32 @@ def test_page_is_usable_on_a_phone(site, browser):
     assert len({round(b["x"]) for b in boxes}) == 1 and all(b["width"] <= 390 for b in boxes)
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     context.close()
+
+
+SCRAPE = """# HELP referral_http_requests_total HTTP requests
+referral_http_requests_total{route="/offers",method="GET",status="200"} %d
+referral_http_requests_total{route="/offers",method="GET",status="503"} %d
+referral_http_request_duration_seconds_bucket{route="/offers",method="GET",le="0.01"} %d
+referral_http_request_duration_seconds_bucket{route="/offers",method="GET",le="0.1"} %d
+referral_http_request_duration_seconds_bucket{route="/offers",method="GET",le="+Inf"} %d
+referral_rate_limited_total{limit="auth"} %d
+"""
+
+
+def test_metrics_math_in_the_page(site, page):
+    """Rates and p99 from two scrapes 10 s apart: 100 requests, 5 of them 5xx, p99 inside the 0.01-0.1 bucket."""
+    page.goto(site.url + "/dashboard/")
+    result = page.evaluate("""async ([a, b]) => {
+        const m = await import('./metrics.js');
+        const prev = m.summarize(m.parse(a), 0), curr = m.summarize(m.parse(b), 10000);
+        const buckets = new Map([[0.01, 50], [0.1, 100], [Infinity, 100]]);
+        return [m.compare(prev, curr), m.compare(null, curr), m.compare(curr, prev),
+                m.quantile(0.75, buckets), m.quantile(0.99, new Map())];
+    }""", [SCRAPE % (100, 0, 50, 100, 100, 1), SCRAPE % (195, 5, 100, 190, 200, 4)])
+    interval, lifetime, restarted, p75, nothing = result
+    assert abs(p75 - 0.055) < 1e-9 and nothing is None  # linear inside the bucket, as histogram_quantile
+    assert interval["requestRate"] == 10 and interval["errorRate"] == 0.05 and interval["limitedDelta"] == 3
+    # 99th of 100 new requests: the 0.1 bucket holds 90 of them, +Inf the last 10 → beyond 0.1
+    assert interval["p99"] == 0.1
+    assert lifetime["requestRate"] is None and lifetime["errorRate"] == 5 / 200
+    assert restarted["requestRate"] is None  # counters went down: no rate, rather than a negative one
