@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages: the server, pg_cron, the pooler; promtool (prometheus) checks the alert rules.
-PACKAGES=(postgresql-15 postgresql-contrib postgresql-15-cron pgbouncer prometheus)
+# Debian packages: the server, pg_cron, the pooler; promtool (prometheus) checks the alert rules;
+# chromium runs the dashboard's browser test (Playwright drives it; it never downloads a browser).
+PACKAGES=(postgresql-15 postgresql-contrib postgresql-15-cron pgbouncer prometheus chromium)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -32,7 +32,8 @@ def superuser_dsn() -> Iterator[str]:
     if os.environ.get("TEST_SUPERUSER_DSN"):
         yield os.environ["TEST_SUPERUSER_DSN"]
         return
-    cluster = localdb.Cluster(name="test-pg", port=localdb.free_port())
+    # one cluster per test session, so that two sessions (two checkouts, two engineers) never collide
+    cluster = localdb.Cluster(name=f"test-pg-{os.getpid()}", port=localdb.free_port())
     cluster.destroy()
     cluster.start()
     try:

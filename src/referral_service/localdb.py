@@ -112,25 +112,32 @@ class Cluster:
             raise OperatorError(f"initdb failed: {done.stderr.strip().splitlines()[-1]}")
         (self.place / "run").mkdir(exist_ok=True)
         give_to_service_user(self.place / "run")
-        self._write_settings()
         return True
 
     def _write_settings(self) -> None:
+        """The project's settings, rewritten at every start into referral.conf (included by postgresql.conf)."""
         settings = {
             "listen_addresses": "'127.0.0.1'",
             "port": str(self.port),
             "unix_socket_directories": f"'{self.place / 'run'}'",
             "shared_preload_libraries": "'pg_cron,pg_stat_statements'",
             "cron.database_name": f"'{config.DB_NAME}'",
+            # jobs run in background workers: no libpq login, so scram-only pg_hba needs no password for them
+            "cron.use_background_workers": "on",
+            "max_worker_processes": "32",
             "pg_stat_statements.track": "'all'",
             "max_connections": "200",
             "shared_buffers": "'256MB'",
             "log_min_duration_statement": "1000",
         }
-        lines = [f"{key} = {value}\n" for key, value in settings.items()]
+        (self.pgdata / "referral.conf").write_text(
+            "# written by referral-service at every start; edit localdb.py instead\n"
+            + "".join(f"{key} = {value}\n" for key, value in settings.items()))
+        give_to_service_user(self.pgdata / "referral.conf")
         conf = self.pgdata / "postgresql.conf"
-        with conf.open("a") as f:
-            f.write("\n# referral-service settings\n" + "".join(lines))
+        if "include_if_exists = 'referral.conf'" not in conf.read_text():
+            with conf.open("a") as f:
+                f.write("\ninclude_if_exists = 'referral.conf'\n")
 
     def running(self) -> bool:
         if not self.initialised():
@@ -142,6 +149,7 @@ class Cluster:
         if self.running():
             self._ensure_database()
             return
+        self._write_settings()
         if port_in_use(self.port):
             raise OperatorError(
                 f"port {self.port} on 127.0.0.1 is taken by another program; "

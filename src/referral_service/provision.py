@@ -35,6 +35,7 @@ def load_demo_data(url: str, secrets: Secrets) -> bool:
             "select internal.create_user(%s, %s, 'admin')", [DEMO_ADMIN_EMAIL, secrets.demo_admin_password]
         )
         conn.execute(resources.files(__package__).joinpath("demo.sql").read_text())
+        conn.execute("select internal.refresh_rollups(now())")  # the dashboard reads rollups, not raw events
     return True
 
 
