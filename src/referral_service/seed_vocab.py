@@ -92,8 +92,8 @@ TYPES = ["bank_account", "credit_card", "brokerage"]
 
 # What people type into a search box: products, institutions, requirement words, web-search syntax.
 SEARCH_TERMS = [
-    "sapphire preferred", "venture x", "chase checking", "direct deposit", "\"free stock\"", "brokerage transfer",
-    "savings bonus", "miles", "gold card", "amex platinum", "wells fargo", "citi premier", "capital one savor",
+    "sapphire preferred", "venture x", "chase checking", "chase direct deposit", "\"free stock\"", "brokerage transfer",
+    "savings bonus", "venture miles", "gold card", "amex platinum", "wells fargo", "citi premier", "capital one savor",
     "sofi", "robinhood gold", "webull ira", "authorized user", "debit card purchases", "ira rollover",
     "cash back -annual", "business checking", "schwab", "fidelity roth", "portfolio transfer", "jetblue",
     "high yield savings", "navy federal", "premium rewards", "virtual wallet", "active cash",

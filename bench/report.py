@@ -1,0 +1,148 @@
+"""Results: live lines, the final table, targets, JSON and a PNG chart under bench/results/."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+RESULTS = Path(__file__).with_name("results")
+
+
+def new_results(args) -> dict:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], check=False, capture_output=True, text=True,
+                            cwd=Path(__file__).parent).stdout.strip()
+    return {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "commit": commit,
+            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                        "load_before": os.getloadavg()},
+            "settings": {"sizes": args.sizes, "duration_s": args.duration, "clients": args.clients,
+                         "workloads": args.workloads, "gateway_workers": args.workers, "pool": args.pool},
+            "runs": [], "rss_mb": {}, "bcrypt_ms": {}, "scripts": {}}
+
+
+def line(row: dict) -> str:
+    g, p = row["gateway"], row["pgbench"]
+    errs = f"  [red]errors gw={g['errors']} pg={p['errors']}[/red]" if g["errors"] or p["errors"] else ""
+    return (f"  {row['workload']} c={row['clients']:<3} gateway {g['rate']:8.0f}/s p50 {g['p50_ms']:6.2f} "
+            f"p99 {g['p99_ms']:7.2f} ms | pgbench {p['rate']:8.0f}/s p50 {p['p50_ms']:6.2f} p99 "
+            f"{p['p99_ms']:7.2f} ms | ratio {row['ratio']:.2f}{errs}")
+
+
+def growth(runs: list[dict]) -> list[dict]:
+    """W1–W3 latency at the largest size divided by the smallest, per client count."""
+    sizes = list(dict.fromkeys(r["size"] for r in runs))
+    if len(sizes) < 2:
+        return []
+    out = []
+    for r0 in (r for r in runs if r["size"] == sizes[0] and r["workload"] in ("W1", "W2", "W3")):
+        r1 = next((r for r in runs if r["size"] == sizes[-1] and r["workload"] == r0["workload"]
+                   and r["clients"] == r0["clients"]), None)
+        if r1:
+            out.append({"workload": r0["workload"], "clients": r0["clients"], "from": sizes[0], "to": sizes[-1],
+                        "p50_x": r1["gateway"]["p50_ms"] / r0["gateway"]["p50_ms"],
+                        "p99_x": r1["gateway"]["p99_ms"] / r0["gateway"]["p99_ms"]})
+    return out
+
+
+def targets(out: dict) -> list[tuple[str, bool | None, str]]:
+    runs = out["runs"]
+
+    def pick(w: str, c: int, size: str | None = None) -> list[dict]:
+        return [r for r in runs if r["workload"] == w and r["clients"] == c and (size is None or r["size"] == size)]
+
+    res = []
+    for w in ("W1", "W2", "W4"):
+        rows = pick(w, 64)
+        res.append((f"{w} ratio ≥ 0.5 at 64 clients", all(r["ratio"] >= 0.5 for r in rows) if rows else None,
+                    ", ".join(f"{r['size']} {r['ratio']:.2f}" for r in rows)))
+    for w in ("W1", "W2"):
+        rows = pick(w, 64, "medium")
+        res.append((f"{w} p99 < 25 ms at 64 clients, 100k offers",
+                    all(r["gateway"]["p99_ms"] < 25 for r in rows) if rows else None,
+                    ", ".join(f"{r['gateway']['p99_ms']:.1f} ms" for r in rows)))
+    rows = [r for r in runs if r["workload"] == "W3" and r["size"] == "medium"]
+    res.append(("W3 p50 < 20 ms at 100k offers (every client count)",
+                all(r["gateway"]["p50_ms"] < 20 for r in rows) if rows else None,
+                ", ".join(f"c={r['clients']} {r['gateway']['p50_ms']:.1f} ms" for r in rows)))
+    mem = out["rss_mb"]
+    res.append(("gateway < 150 MB per worker process", all(m["max_process"] < 150 for m in mem.values()) if mem
+                else None, ", ".join(f"{s} max {m['max_process']} MB ({m['processes']} processes, {m['total']} MB)"
+                                     for s, m in mem.items())))
+    return res
+
+
+def finish(out: dict, console: Console) -> None:
+    out["growth"] = growth(out["runs"])
+    out["targets"] = [{"target": t, "met": ok, "measured": m} for t, ok, m in targets(out)]
+    out["machine"]["load_after"] = os.getloadavg()
+    table = Table(title="gateway (wrk) vs database ceiling (pgbench, same SQL)")
+    for col in ("size", "workload", "clients", "gateway req/s", "pgbench tps", "ratio", "gw p50 ms",
+                "gw p99 ms", "pg p50 ms", "pg p99 ms", "errors"):
+        table.add_column(col, justify="right" if col not in ("size", "workload") else "left")
+    for r in out["runs"]:
+        g, p = r["gateway"], r["pgbench"]
+        table.add_row(r["size"], r["workload"], str(r["clients"]), f"{g['rate']:.0f}",
+                      f"{p['rate']:.0f}", f"{r['ratio']:.2f}", f"{g['p50_ms']:.2f}", f"{g['p99_ms']:.2f}",
+                      f"{p['p50_ms']:.2f}", f"{p['p99_ms']:.2f}", f"{g['errors']}/{p['errors']}")
+    console.print(table)
+    titles = {r["workload"]: r["title"] for r in out["runs"]}
+    console.print("  ".join(f"{k}: {v}" for k, v in titles.items()))
+    for s, m in out["rss_mb"].items():
+        console.print(f"gateway memory ({s}): {m['total']} MB in {m['processes']} processes, "
+                      f"largest {m['max_process']} MB")
+    for s, ms in out["bcrypt_ms"].items():
+        console.print(f"bcrypt cost 10 ({s}): {ms} ms per hash in PostgreSQL → at most "
+                      f"{1000 * (os.cpu_count() or 1) / ms:.0f} logins/s on {os.cpu_count()} cores")
+    for g in out["growth"]:
+        console.print(f"{g['workload']} c={g['clients']}: {g['from']}→{g['to']} p50 ×{g['p50_x']:.2f}, "
+                      f"p99 ×{g['p99_x']:.2f}")
+    for t in out["targets"]:
+        mark = {True: "[green]met[/green]", False: "[red]not met[/red]", None: "not measured"}[t["met"]]
+        console.print(f"{mark}  {t['target']}: {t['measured']}")
+    RESULTS.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (RESULTS / f"{stamp}.json").write_text(json.dumps(out, indent=2))
+    chart(out, RESULTS / f"{stamp}.png")
+    console.print(f"wrote {RESULTS / stamp}.json and .png")
+
+
+def chart(out: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = list(dict.fromkeys(r["size"] for r in out["runs"]))
+    if not sizes:
+        return
+    fig, axes = plt.subplots(len(sizes), 2, figsize=(16, 4.5 * len(sizes)), squeeze=False)
+    for row, size in zip(axes, sizes):
+        runs = [r for r in out["runs"] if r["size"] == size]
+        labels = [f"{r['workload']}\nc={r['clients']}" for r in runs]
+        x = range(len(runs))
+        ax = row[0]
+        ax.bar([i - 0.2 for i in x], [r["gateway"]["rate"] for r in runs], 0.4, label="gateway req/s (wrk)")
+        ax.bar([i + 0.2 for i in x], [r["pgbench"]["rate"] for r in runs], 0.4, label="pgbench tps (same SQL)")
+        ax.set_yscale("log")
+        ax.set_xticks(list(x), labels, fontsize=7)
+        ax.set_title(f"{size}: throughput")
+        ax.legend(fontsize=8)
+        ax2 = row[1]
+        ax2.bar([i - 0.2 for i in x], [r["gateway"]["p99_ms"] for r in runs], 0.4, label="gateway p99 ms")
+        ax2.bar([i + 0.2 for i in x], [r["pgbench"]["p99_ms"] for r in runs], 0.4, label="pgbench p99 ms")
+        ax2.set_yscale("log")
+        ax2.set_xticks(list(x), labels, fontsize=7)
+        ax2.set_title(f"{size}: p99 latency (ratio gateway/pgbench throughput above bars)")
+        for i, r in zip(x, runs):
+            ax2.annotate(f"{r['ratio']:.2f}", (i, max(r["gateway"]["p99_ms"], r["pgbench"]["p99_ms"])),
+                         ha="center", va="bottom", fontsize=7)
+        ax2.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

@@ -1,0 +1,142 @@
+"""`make bench`: the gateway against the database's own ceiling, per data size, workload and client count.
+
+For each size: a fresh seeded database on a throwaway cluster, the gateway as `referral-service serve`,
+the SQL of each workload captured from the server log, then for each client count wrk (HTTP) right
+before pgbench (the same SQL in one pipeline). Prints a table; writes bench/results/<stamp>.json and .png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from pathlib import Path
+
+import capture
+import load
+import psycopg
+import report
+from benchdb import SIZES, BenchCluster
+from gateway import Gateway
+from rich.console import Console
+from rich.progress import Progress
+from workloads import WORKLOADS, send_sample
+
+from referral_service.seed_vocab import SEARCH_TERMS
+
+console = Console() if sys.stdout.isatty() else Console(width=150)
+
+
+def ensure_wrk() -> None:
+    if shutil.which("wrk"):
+        return
+    if os.geteuid() != 0:
+        sys.exit("wrk is missing: sudo apt-get install -y wrk")
+    console.print("installing wrk (apt-get install -y wrk)")
+    subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=True, capture_output=True)
+
+
+def bcrypt_cost_ms(url: str) -> float:
+    """One bcrypt hash at the cost login uses (10), measured in the database itself."""
+    with psycopg.connect(url) as conn:
+        start = time.perf_counter()
+        for _ in range(10):
+            conn.execute("select crypt('correct horse 1', gen_salt('bf', 10))").fetchone()
+        return (time.perf_counter() - start) * 100
+
+
+def capture_scripts(bc: BenchCluster, gw: Gateway, fx, workloads) -> dict:
+    sample, term = fx.ids[0], SEARCH_TERMS[0]
+    scripts = {}
+    bc.set_logging(True)
+    time.sleep(0.5)
+    try:
+        for w in workloads:
+            offset = bc.log_path.stat().st_size
+            status = send_sample(gw.base, w, fx, sample, term)
+            if status >= 300:
+                raise RuntimeError(f"{w.key}: the sample request answered {status}")
+            time.sleep(0.3)
+            stmts = capture.transaction(capture.read_log(bc.log_path, offset))
+            scripts[w.key] = capture.pgbench_script(stmts, w.key, sample, term, len(fx.ids), len(SEARCH_TERMS))
+    finally:
+        bc.set_logging(False)
+    return scripts
+
+
+def run_size(bc: BenchCluster, size: str, args, out: dict, tmp: Path) -> None:
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task(f"seeding {size} ({SIZES[size][0]:,} offers, {SIZES[size][1]:,} events)")
+        fx = bc.prepare(size, lambda done, total: bar.update(task, completed=done, total=total))
+    console.print(f"[bold]{size}[/bold]: seeded in {fx.seed_stats['total_seconds']}s "
+                  f"(offers {fx.seed_stats['offers_seconds']}s, events {fx.seed_stats['events_seconds']}s)")
+    ids_file, terms_file = tmp / "ids.txt", tmp / "terms.txt"
+    ids_file.write_text("\n".join(fx.ids) + "\n")
+    terms_file.write_text("\n".join(urllib.parse.quote(t, safe="") for t in SEARCH_TERMS) + "\n")
+    workloads = [w for w in WORKLOADS if w.key in args.workloads]
+    gw = Gateway(fx.gateway_url, bc.secrets.jwt_secret, args.workers, args.pool)
+    gw.start()
+    rss_peak: dict[int, float] = {}
+    try:
+        scripts = capture_scripts(bc, gw, fx, workloads)
+        out["scripts"][size] = {k: s for k, (s, _v) in scripts.items()}
+        for w in workloads:
+            script, variables = scripts[w.key]
+            body, headers = w.body_for(fx), w.request_headers(fx)
+            ids = ids_file if "{id}" in w.path + (body or "") else None
+            terms = terms_file if "{term}" in w.path else None
+            load.wrk(gw.base, w.method, w.path, body, headers, 8, 2, ids, terms)  # warm-up
+            for c in args.clients:
+                g = load.wrk(gw.base, w.method, w.path, body, headers, c, args.duration, ids, terms)
+                for pid, mb in gw.rss_mb().items():
+                    rss_peak[pid] = max(rss_peak.get(pid, 0), mb)
+                p = load.pgbench(fx.gateway_url, script, variables, c, args.duration, "app_admin" if w.admin else "anonymous")
+                row = {"size": size, "workload": w.key, "title": w.title, "clients": c, "gateway": g,
+                       "pgbench": p, "ratio": g["rate"] / p["rate"] if p["rate"] else None}
+                out["runs"].append(row)
+                console.print(report.line(row), highlight=False)
+    finally:
+        gw.stop()
+    out["rss_mb"][size] = {"total": round(sum(rss_peak.values()), 1), "processes": len(rss_peak),
+                           "max_process": round(max(rss_peak.values(), default=0), 1)}
+    if "W6" in args.workloads:
+        out["bcrypt_ms"][size] = round(bcrypt_cost_ms(fx.admin_url), 1)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="small,medium", help="small, medium, large (comma-separated)")
+    ap.add_argument("--duration", type=int, default=10, help="seconds per wrk and per pgbench run")
+    ap.add_argument("--clients", default="1,8,64", help="concurrent connections (comma-separated)")
+    ap.add_argument("--workloads", default="W1,W2,W3,W4,W5,W6")
+    ap.add_argument("--workers", type=int, default=int(os.environ.get("REFERRAL_WORKERS", "2")),
+                    help="gateway worker processes")
+    ap.add_argument("--pool", type=int, default=10, help="database connections per worker (PGRST_DB_POOL)")
+    ap.add_argument("--keep", action="store_true", help="keep the bench cluster and databases")
+    args = ap.parse_args()
+    args.sizes = [s for s in args.sizes.split(",") if s]
+    args.clients = [int(c) for c in args.clients.split(",") if c]
+    args.workloads = [w.strip().upper() for w in args.workloads.split(",") if w]
+    unknown = set(args.sizes) - set(SIZES)
+    if unknown:
+        sys.exit(f"unknown size(s): {', '.join(sorted(unknown))}; choose from {', '.join(SIZES)}")
+    ensure_wrk()
+    out = report.new_results(args)
+    bc = BenchCluster(keep=args.keep)
+    bc.start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+            for size in args.sizes:
+                run_size(bc, size, args, out, Path(tmp))
+    finally:
+        bc.stop()
+    report.finish(out, console)
+
+
+if __name__ == "__main__":
+    main()
