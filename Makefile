@@ -16,4 +16,4 @@ test: setup
 	@$(VENV)/pytest $(PYTEST_ARGS)
 
 lint: bootstrap
-	@$(VENV)/python -m ruff check src tests || echo "ruff not installed: pip install ruff"
+	@$(VENV)/ruff check src tests bench

@@ -30,12 +30,6 @@ def _with(url: str, db: str, user: str | None = None, password: str | None = Non
     return urlunsplit(parts._replace(netloc=netloc, path=f"/{db}"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class Gateway:
     url: str

@@ -238,7 +238,9 @@ def test_init_script_records_migrations_like_the_runner():
     from referral_service import migrate
 
     script = (DOCKER / "postgres" / "initdb" / "10-referral-service.sh").read_text()
-    normalise = lambda text: " ".join(text.split())
+    def normalise(text: str) -> str:
+        return " ".join(text.split())
+
     assert normalise(migrate.BOOKKEEPING) in normalise(script)
     runner = Path(migrate.__file__).read_text()
     insert = "insert into schema_migrations.applied (version, file_name, checksum)"
