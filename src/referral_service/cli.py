@@ -268,5 +268,9 @@ def restore(dump_file: str, target: str | None) -> None:
         say(f"  skipped: {skipped}")
 
 
+from .cli_seed import seed_command  # noqa: E402 - it imports this module lazily
+
+main.add_command(seed_command)
+
 if __name__ == "__main__":
     main()
