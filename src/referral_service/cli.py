@@ -196,6 +196,7 @@ def serve(host: str | None, port: int | None, workers: int, pgbouncer: bool, pgb
         _ensure_database()
         env["PGRST_DB_URI"] = _authenticator_url()
     env.setdefault("PGRST_JWT_SECRET", config.load_secrets().jwt_secret)
+    bouncer = None
     if pgbouncer:
         from .pgbouncer import Bouncer
 
@@ -212,7 +213,11 @@ def serve(host: str | None, port: int | None, workers: int, pgbouncer: bool, pgb
     except SettingsError as exc:
         raise OperatorError(str(exc)) from None
     say(f"gateway on http://{settings.server_host}:{settings.server_port} ({workers} worker(s))")
-    service.serve(settings, workers)
+    try:
+        service.serve(settings, workers)
+    finally:
+        if bouncer is not None:
+            bouncer.stop()
 
 
 # -- backups -----------------------------------------------------------------------------------------
