@@ -28,14 +28,17 @@ class Gateway:
         self.workers = workers
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 30) -> None:
+    def start(self, log: Path, timeout: float = 30) -> None:
+        """Start and wait for /ready; the server's stderr goes to `log` (access log lines to /dev/null)."""
         cmd = [str(SERVE), "serve", "--port", str(self.port), "--workers", str(self.workers)]
-        self.proc = subprocess.Popen(cmd, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     start_new_session=True)
+        self.log = log
+        with log.open("ab") as err:
+            self.proc = subprocess.Popen(cmd, env=self.env, stdout=subprocess.DEVNULL, stderr=err,
+                                         start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"gateway exited: {self.proc.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(f"gateway exited: {self.tail()}")
             try:
                 with urllib.request.urlopen(self.base + "/ready", timeout=2) as r:
                     if r.status == 200:
@@ -44,6 +47,12 @@ class Gateway:
                 pass
             time.sleep(0.3)
         raise RuntimeError("gateway not ready in time")
+
+    def tail(self) -> str:
+        return self.log.read_text(errors="replace")[-2000:]
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -23,7 +23,7 @@ def new_results(args) -> dict:
                         "load_before": os.getloadavg()},
             "settings": {"sizes": args.sizes, "duration_s": args.duration, "clients": args.clients,
                          "workloads": args.workloads, "gateway_workers": args.workers, "pool": args.pool},
-            "runs": [], "rss_mb": {}, "bcrypt_ms": {}, "scripts": {}}
+            "runs": [], "restarts": [], "rss_mb": {}, "bcrypt_ms": {}, "scripts": {}}
 
 
 def line(row: dict) -> str:

@@ -80,7 +80,7 @@ def run_size(bc: BenchCluster, size: str, args, out: dict, tmp: Path) -> None:
     terms_file.write_text("\n".join(urllib.parse.quote(t, safe="") for t in SEARCH_TERMS) + "\n")
     workloads = [w for w in WORKLOADS if w.key in args.workloads]
     gw = Gateway(fx.gateway_url, bc.secrets.jwt_secret, args.workers, args.pool)
-    gw.start()
+    gw.start(tmp / f"gateway-{size}.log")
     rss_peak: dict[int, float] = {}
     try:
         scripts = capture_scripts(bc, gw, fx, workloads)
@@ -93,6 +93,13 @@ def run_size(bc: BenchCluster, size: str, args, out: dict, tmp: Path) -> None:
             load.wrk(gw.base, w.method, w.path, body, headers, 8, 2, ids, terms)  # warm-up
             for c in args.clients:
                 g = load.wrk(gw.base, w.method, w.path, body, headers, c, args.duration, ids, terms)
+                if not gw.alive():  # seen when something else on the machine kills it: restart, run again once
+                    console.print(f"[red]the gateway died during {w.key} c={c} (exit status "
+                                  f"{gw.proc.returncode}): {gw.tail()[-300:]}; restarting[/red]")
+                    out["restarts"].append({"size": size, "workload": w.key, "clients": c,
+                                            "status": gw.proc.returncode})
+                    gw.start(tmp / f"gateway-{size}.log")
+                    g = load.wrk(gw.base, w.method, w.path, body, headers, c, args.duration, ids, terms)
                 for pid, mb in gw.rss_mb().items():
                     rss_peak[pid] = max(rss_peak.get(pid, 0), mb)
                 p = load.pgbench(fx.gateway_url, script, variables, c, args.duration, "app_admin" if w.admin else "anonymous")
