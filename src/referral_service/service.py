@@ -155,6 +155,8 @@ class ServiceRoutes:
             return "schema cache not loaded"
         if gateway.pool is None:
             return "no connection pool"
+        if gateway.health.down:  # known down: say why at once instead of waiting for the pool
+            return f"database unreachable: {gateway.health.reason}"
         try:
             async with gateway.pool.connection(timeout=self.timeout) as conn:
                 await conn.execute("select 1")

@@ -14,11 +14,19 @@ from psycopg_pool import AsyncConnectionPool
 
 from . import errors, execute, openapi, plan as planner, request, response, schema
 from .auth import Authenticator
+from .health import DbHealth, reports_connection_loss, tracked_connection_class
 from .middleware.cors import CORSMiddleware
 from .middleware.errors import ErrorMiddleware, send_error
+from .middleware.limits import LimitsMiddleware
 from .settings import GatewaySettings, load_settings
 
 log = logging.getLogger("referral_service.gateway")
+
+# psycopg_pool retries a lost connection with a delay doubling up to this long (default 300 s), and a slot stays
+# taken meanwhile, so after a long outage requests queued behind slots whose next attempt was a minute away.
+# DbHealth's probe owns recovery; the pool gives up quickly and grows again on demand.
+RECONNECT_TIMEOUT = 2.0
+CONNECT_TIMEOUT = 5  # seconds; bounds a connection attempt to an unreachable host
 
 
 class Gateway:
@@ -35,15 +43,18 @@ class Gateway:
         self._tasks: list[asyncio.Task] = []
         self._direct_uri = settings.db_listen_uri or settings.db_uri
         self.on_reload: Callable[[], None] = lambda: None  # e.g. a metrics counter
+        self.health = DbHealth(self._probe, self._check_pool)
 
     # --- lifespan ------------------------------------------------------------------------------------
 
     async def startup(self) -> None:
         s = self.settings
-        kwargs: dict[str, Any] = {"autocommit": True,
+        kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": CONNECT_TIMEOUT,
                                   "prepare_threshold": 1 if s.db_prepared_statements else None}
         self.pool = AsyncConnectionPool(s.db_uri, min_size=1, max_size=s.db_pool, kwargs=kwargs,
-                                        timeout=s.db_pool_acquisition_timeout, open=False)
+                                        timeout=s.db_pool_acquisition_timeout, open=False,
+                                        connection_class=tracked_connection_class(self.health),
+                                        reconnect_timeout=RECONNECT_TIMEOUT)
         await self.pool.open(wait=False)
         self._tasks.append(asyncio.create_task(self._listen()))
 
@@ -53,6 +64,7 @@ class Gateway:
         for t in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
+        await self.health.close()
         if self.pool is not None:
             await self.pool.close()
 
@@ -61,6 +73,16 @@ class Gateway:
             self.cache = await schema.load(conn, self.schemas)
         self.on_reload()
         log.info("schema cache loaded: %d relations", len(self.cache.tables))
+
+    async def _probe(self) -> None:
+        """Can a request get through? Connects the way the pool does (through PgBouncer when configured)."""
+        async with await psycopg.AsyncConnection.connect(self.settings.db_uri, autocommit=True, connect_timeout=2,
+                                                         prepare_threshold=None) as conn:
+            await conn.execute("select 1")
+
+    async def _check_pool(self) -> None:
+        if self.pool is not None:
+            await self.pool.check()  # replaces the dead idle connections and grows an empty pool
 
     async def _listen(self) -> None:
         """Load the cache, then reload it on NOTIFY; a direct connection (LISTEN can't go through a pooler)."""
@@ -91,6 +113,8 @@ class Gateway:
             return
         try:
             status, headers, body = await self.handle(scope, receive)
+        except errors.ClientDisconnected:
+            return
         except errors.ApiError as err:
             await send_error(send, err, scope["method"] == "HEAD")
             return
@@ -122,7 +146,17 @@ class Gateway:
         decide = response.needs_decision(plan)
         search_path = ", ".join(f'"{s}"' for s in [req.schema, self.settings.db_extra_search_path] if s)
         assert self.pool is not None
-        res, planned, pending = await execute.run(self.pool, plan, auth, search_path, self.pre_request, decide)
+        if self.health.down:  # fail fast: the pool could only make us wait for the acquisition timeout
+            raise self.health.error()
+        try:
+            res, planned, pending = await execute.run(self.pool, plan, auth, search_path, self.pre_request, decide,
+                                                      cache.role_settings.get(auth.role, ()))
+        except errors.ApiError as err:
+            if err.code == "PGRST003" and self.health.down:
+                raise self.health.error() from None  # waited for a pool that lost its database meanwhile
+            if reports_connection_loss(err):
+                self.health.failed(err.details or err.message)
+            raise
         failure = response.check(plan, res)
         if pending is not None:
             await pending.end(commit=failure is None)
@@ -152,7 +186,7 @@ async def _read_body(receive: Any) -> bytes:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            raise errors.ClientDisconnected  # a truncated body must never be executed
         chunks.append(message.get("body", b""))
         if not message.get("more_body"):
             break
@@ -164,13 +198,14 @@ Wrap = Callable[[Any], Any]
 
 def create_app(settings: GatewaySettings | None = None, *, outer: Sequence[Wrap] = (),
                inner: Sequence[Wrap] = ()) -> Any:
-    """The gateway as an ASGI app: errors → ``outer`` (e.g. metrics) → CORS → ``inner`` (e.g. rate limit) →
-    gateway. Each wrapper is ``lambda app: Middleware(app, ...)``, listed outermost first."""
+    """The gateway as an ASGI app: errors → ``outer`` (e.g. metrics) → CORS → limits → ``inner`` (e.g. rate
+    limit) → gateway. Each wrapper is ``lambda app: Middleware(app, ...)``, listed outermost first."""
     settings = settings or load_settings()
     core = Gateway(settings)
     app: Any = core
     for wrap in reversed(inner):
         app = wrap(app)
+    app = LimitsMiddleware(app, settings.server_max_body_bytes, settings.server_max_url_bytes)
     app = CORSMiddleware(app, settings.cors_origins)
     for wrap in reversed(outer):
         app = wrap(app)

@@ -43,6 +43,10 @@ class ApiError(Exception):
         return f"ApiError({self.status}, {self.code!r}, {self.message!r})"
 
 
+class ClientDisconnected(Exception):
+    """The client hung up before its request body was complete: nothing to run, nobody to answer."""
+
+
 def render(err: ApiError) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """Status, headers and body of an error response."""
     body = err.body()
@@ -142,6 +146,17 @@ def bad_response_headers() -> ApiError:
 
 def bad_response_status(value: str) -> ApiError:
     return ApiError(500, "PGRST112", f"response.status guc must be a valid status code: {value}")
+
+
+def payload_too_large(limit: int) -> ApiError:
+    # Gateway limits (no PostgREST equivalent: it leaves them to a proxy), hence the gateway's X range.
+    return ApiError(413, "PGRSTX13", "Request body too large", f"The limit is {limit} bytes",
+                    "Send fewer rows per request, or raise PGRST_SERVER_MAX_BODY_BYTES")
+
+
+def uri_too_long(limit: int) -> ApiError:
+    return ApiError(414, "PGRSTX14", "Request URI too long", f"The limit is {limit} bytes",
+                    "Shorten the query string, e.g. call a function with POST /rpc/... and a JSON body")
 
 
 # --- schema cache stage (PGRST2xx) -------------------------------------------------------------------

@@ -7,6 +7,7 @@ responses and ``max-affected`` on writes) is the end of the transaction sent aft
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,12 @@ _SET_CONFIG = (
 _SET_CONFIG_TZ = _SET_CONFIG + ", set_config('timezone', $8, true)"
 
 
+@functools.lru_cache(maxsize=64)
+def _with_role_settings(base: str, first: int, count: int) -> str:
+    """``base`` plus ``count`` set_config calls taking name/value from $first on (the role's settings)."""
+    return base + "".join(f", set_config(${first + 2 * i}, ${first + 2 * i + 1}, true)" for i in range(count))
+
+
 @dataclass(slots=True)
 class Result:
     total: int | None
@@ -48,10 +55,11 @@ def pre_request_sql(name: str | None) -> str | None:
 
 async def run(
     pool: AsyncConnectionPool, plan: Plan, auth: Auth, search_path: str, pre_request: str | None,
-    must_decide: bool,
+    must_decide: bool, role_settings: tuple[tuple[str, str], ...] = (),
 ) -> tuple[Result, int | None, Pending | None]:
     """Run the plan; returns the result, a planned count (when asked) and, with ``must_decide``, the open
-    transaction the caller must end with ``Pending.end``."""
+    transaction the caller must end with ``Pending.end``. ``role_settings`` (e.g. statement_timeout) are
+    applied for this transaction, as PostgREST does for the impersonated role."""
     req = plan.req
     sql, params = main_statement(plan)
     gucs: list[str | None] = [
@@ -62,6 +70,10 @@ async def run(
     if req.prefer.timezone:
         gucs.append(req.prefer.timezone)
         set_config = _SET_CONFIG_TZ
+    if role_settings:
+        set_config = _with_role_settings(set_config, len(gucs) + 1, len(role_settings))
+        for name, value in role_settings:
+            gucs += (name, value)
     begin = "BEGIN ISOLATION LEVEL READ COMMITTED " + ("READ ONLY" if plan.read_only else "READ WRITE")
     planned = plan.count in ("planned", "estimated") and plan.mutation is None and plan.call is None
     try:
@@ -97,7 +109,8 @@ async def run(
                     doc = orjson.loads(doc) if isinstance(doc, str) else doc
                     plan_rows = int(doc[0]["Plan"]["Plan Rows"]) if doc else None
         except psycopg.errors.OperationalError as exc:
-            if conn.closed or conn.broken:
+            # no SQLSTATE: the connection (or the pipeline on it) died, not the statement
+            if conn.closed or conn.broken or exc.sqlstate is None:
                 raise errors.connection_error(str(exc)) from None
             raise errors.from_pg(exc, auth.authed) from None
         except psycopg.Error as exc:

@@ -67,6 +67,8 @@ def _definition(t: Table) -> dict[str, Any]:
             p["description"] = desc
         if c.default is not None:
             p["default"] = c.default
+        if c.nullable:  # Swagger 2.0 has no null type; without this, validators reject real rows with nulls
+            p["x-nullable"] = True
         props[c.name] = p
     d: dict[str, Any] = {"type": "object", "properties": props}
     required = [c.name for c in t.columns.values() if not c.nullable and c.default is None]

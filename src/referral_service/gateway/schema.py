@@ -75,6 +75,9 @@ class SchemaCache:
     functions: dict[tuple[str, str], list[Function]] = field(default_factory=dict)
     relationships: list[Relationship] = field(default_factory=list)
     roles: dict[str, bool] = field(default_factory=dict)  # role name → authenticator may switch to it
+    # role → its ALTER ROLE ... SET settings (user-settable ones), applied per request: SET ROLE alone
+    # would not apply them (PostgreSQL applies them at login only)
+    role_settings: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     descriptions: dict[str, str | None] = field(default_factory=dict)  # schema comments
 
     def table(self, schema: str, name: str) -> Table:
@@ -164,6 +167,20 @@ where n.nspname = any(%s) and p.prokind = 'f'
 """
 
 _ROLES = "select rolname, pg_has_role(current_user, oid, 'MEMBER') from pg_roles"
+# This database's settings override the cluster-wide ones; only user-context settings may be set per request.
+_ROLE_SETTINGS = """
+select r.rolname, array_agg(kv[1] order by kv[1]), array_agg(kv[2] order by kv[1])
+from (select distinct on (s.setrole, split_part(c, '=', 1)) s.setrole,
+             array[split_part(c, '=', 1), substr(c, strpos(c, '=') + 1)] as kv
+      from pg_db_role_setting s, unnest(s.setconfig) as c
+      where s.setdatabase in (0, (select oid from pg_database where datname = current_database()))
+        and s.setrole <> 0
+      order by s.setrole, split_part(c, '=', 1), s.setdatabase desc) x
+join pg_roles r on r.oid = x.setrole
+join pg_settings p on p.name = kv[1] and p.context = 'user'
+where pg_has_role(current_user, r.oid, 'MEMBER')
+group by r.rolname
+"""
 _SCHEMAS = "select nspname, obj_description(oid, 'pg_namespace') from pg_namespace where nspname = any(%s)"
 
 
@@ -218,6 +235,8 @@ async def load(conn: Any, schemas: list[str]) -> SchemaCache:
             cache.functions.setdefault((fn.schema, fn.name), []).append(fn)
         await cur.execute(_ROLES)
         cache.roles = {r[0]: r[1] for r in await cur.fetchall()}
+        await cur.execute(_ROLE_SETTINGS)
+        cache.role_settings = {r[0]: tuple(zip(r[1], r[2], strict=True)) for r in await cur.fetchall()}
     _relationships(cache, fks, deps)
     return cache
 

@@ -31,6 +31,9 @@ class GatewaySettings(BaseSettings):
     server_port: int = Field(3000, ge=0, le=65535)
     server_cors_allowed_origins: str | None = None
     jwt_cache_seconds: float = 30.0
+    # Gateway limits (not PostgREST settings): 413 / 414 beyond them; 0 turns one off.
+    server_max_body_bytes: int = Field(1_048_576, ge=0)
+    server_max_url_bytes: int = Field(8192, ge=0)
 
     @field_validator("jwt_secret")
     @classmethod

@@ -32,6 +32,8 @@ class ErrorMiddleware:
 
         try:
             await self.app(scope, receive, tracking_send)
+        except errors.ClientDisconnected:
+            pass
         except errors.ApiError as err:
             if not started:
                 await send_error(send, err, scope["method"] == "HEAD")
