@@ -1,0 +1,76 @@
+"""Schemathesis against the gateway's own OpenAPI document, as anonymous, user and admin.
+
+Every generated request must get an answer below 500 that agrees with the document where the document says
+something (documented status codes' schemas, content types), and the anonymous and user runs must not change
+data outside what those actors may write.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+
+import httpx
+import psycopg
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from schemathesis.checks import content_type_conformance, not_a_server_error, response_schema_conformance
+
+from referral_service import backup
+from tests.security.conftest import auth
+
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))  # per operation and actor; ~1 minute for all three
+# What each actor may change: anonymous signs up and logs offer views; a user logs events too.
+MAY_CHANGE = {"anon": {"internal.users", "api.analytics_events"},
+              "user": {"internal.users", "api.analytics_events"}}
+SERVER_ERRORS = collections.Counter()
+FUZZED = collections.Counter()
+
+
+CONFORMANCE = [not_a_server_error, response_schema_conformance, content_type_conformance]
+
+
+def _states(dsn: str) -> dict:
+    with psycopg.connect(dsn) as conn:
+        conn.execute("set row_security = off")
+        return backup.table_states(conn)
+
+
+@pytest.mark.parametrize("actor", ["anon", "user", "admin"])  # admin last: it may delete anything
+def test_fuzz_openapi(secured, security_db, actor):
+    gw, tokens = secured
+    headers = auth(tokens[actor])
+    doc = httpx.get(gw.url + "/", headers=headers, timeout=10).json()
+    schema = schemathesis.openapi.from_dict(doc)
+    before = _states(security_db.app_url)
+    failures: list[str] = []
+    for result in schema.get_all_operations():
+        op = result.ok()
+
+        @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
+                  phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+        @given(case=op.as_strategy())
+        def run(case):
+            response = case.call(base_url=gw.url, headers=headers, timeout=15)
+            FUZZED[actor] += 1
+            if response.status_code >= 500:
+                SERVER_ERRORS[actor] += 1
+                failures.append(f"{case.method} {case.formatted_path} {case.query} -> "
+                                f"{response.status_code} {response.text[:300]}")
+                return
+            if not response.content:  # 204 and friends: no body, no media type to conform
+                return
+            try:
+                case.validate_response(response, checks=CONFORMANCE)
+            except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - collected, reported together
+                failures.append(f"{case.method} {case.formatted_path}: {str(exc)[:300]}")
+
+        run()
+    after = _states(security_db.app_url)
+    changed = {t for t in set(before) | set(after) if before.get(t) != after.get(t)}
+    print(f"\nfuzz as {actor}: {FUZZED[actor]} requests, {len(failures)} failures, changed tables {sorted(changed)}")
+    assert not failures, "\n".join(failures[:20])
+    if actor in MAY_CHANGE:
+        assert changed <= MAY_CHANGE[actor], changed - MAY_CHANGE[actor]
+    assert httpx.get(gw.url + "/ready", timeout=10).status_code == 200
