@@ -1,5 +1,5 @@
 # The two commands: `make run` starts the service, `make test` runs the tests. Both set up what is missing.
-.PHONY: run test bootstrap setup lint bench
+.PHONY: run test bootstrap setup lint bench security soak
 
 VENV := .venv/bin
 
@@ -17,3 +17,10 @@ test: setup
 
 lint: bootstrap
 	@$(VENV)/ruff check src tests bench
+
+security: setup
+	@$(VENV)/pytest -q tests/security
+	@bash scripts/security.sh
+
+soak: setup
+	@$(VENV)/python scripts/soak.py --minutes $(or $(MINUTES),10)

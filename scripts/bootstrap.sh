@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: the server, pg_cron, the pooler; promtool (prometheus) checks the alert rules;
-# chromium runs the dashboard's browser test (Playwright drives it; it never downloads a browser).
-PACKAGES=(postgresql-15 postgresql-contrib postgresql-15-cron pgbouncer prometheus chromium)
+# chromium runs the dashboard's browser test (Playwright drives it; it never downloads a browser);
+# sqlmap for `make security`.
+PACKAGES=(postgresql-15 postgresql-contrib postgresql-15-cron pgbouncer prometheus chromium sqlmap)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -183,6 +183,7 @@ def panels(clean):
                          ("old", 24 * 20), ("old", 24 * 20), ("old", 24 * 20), ("old", 24 * 40)]:
         event(db, ids[offer], now - dt.timedelta(hours=hours))
     event(db, ids["soon"], now - dt.timedelta(hours=1), "referral_click")
+    db.execute("delete from internal.backup_runs")  # runs recorded by other tests (the CLI's backups)
     db.execute("insert into internal.backup_runs (finished_at, file, size_bytes, verified, ok)"
                " values (now() - interval '1 day', 'old.dump', 10, true, true),"
                " (now() - interval '1 hour', 'new.dump', 20, false, true)")
