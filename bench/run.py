@@ -104,7 +104,7 @@ def run_size(bc: BenchCluster, size: str, args, out: dict, tmp: Path) -> None:
                     rss_peak[pid] = max(rss_peak.get(pid, 0), mb)
                 p = load.pgbench(fx.gateway_url, script, variables, c, args.duration, "app_admin" if w.admin else "anonymous")
                 row = {"size": size, "workload": w.key, "title": w.title, "clients": c, "gateway": g,
-                       "pgbench": p, "ratio": g["rate"] / p["rate"] if p["rate"] else None}
+                       "pgbench": p, "ratio": g["rate"] / p["rate"] if p["rate"] else 0.0}
                 out["runs"].append(row)
                 console.print(report.line(row), highlight=False)
     finally:
