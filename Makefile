@@ -15,6 +15,10 @@ run: setup
 test: setup
 	@$(VENV)/pytest $(PYTEST_ARGS)
 
+bench: bootstrap
+	@$(VENV)/python -c "import matplotlib" 2>/dev/null || $(VENV)/pip install -q -e '.[bench]'
+	@$(VENV)/python bench/run.py $(BENCH_ARGS)
+
 lint: bootstrap
 	@$(VENV)/ruff check src tests bench
 

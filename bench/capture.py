@@ -38,9 +38,12 @@ def read_log(path: Path, offset: int) -> list[tuple[int, str, str]]:
 
 
 def transaction(entries: list[tuple[int, str, str]]) -> list[Statement]:
-    """The statements of the first BEGIN ... COMMIT/ROLLBACK in the log, with their parameters."""
+    """The statements of the first request in the log, with their parameters: an explicit BEGIN ...
+    COMMIT/ROLLBACK, or the gateway's implicit transaction (its set_config statement and every statement
+    after it on that connection: the log window holds one request)."""
     out: list[Statement] = []
     pid = None
+    implicit = False
     for epid, kind, text in entries:
         if pid is not None and epid != pid:
             continue
@@ -50,7 +53,8 @@ def transaction(entries: list[tuple[int, str, str]]) -> list[Statement]:
                 continue
             sql = m.group(1).strip()
             if pid is None:
-                if not sql.upper().startswith("BEGIN"):
+                implicit = sql.startswith("select set_config('search_path'")
+                if not (implicit or sql.upper().startswith("BEGIN")):
                     continue
                 pid = epid
             out.append(Statement(sql, {}))
@@ -59,6 +63,8 @@ def transaction(entries: list[tuple[int, str, str]]) -> list[Statement]:
         elif kind == "DETAIL" and out and text.startswith("parameters: "):
             for n, value in PARAM.findall(text):
                 out[-1].params[int(n)] = None if value == "NULL" else value[1:-1].replace("''", "'")
+    if implicit and len(out) > 1:
+        return out
     raise ValueError("no complete transaction found in the server log")
 
 
