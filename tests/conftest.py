@@ -121,5 +121,5 @@ def app_gateway(app_db_url: str, secrets: config.Secrets, tmp_path_factory) -> I
             if not conn.execute("select 1 from internal.users where email = %s", [email]).fetchone():
                 conn.execute("select internal.create_user(%s, %s, %s)", [email, password, role])
     log = tmp_path_factory.mktemp("app-gateway") / "gateway.log"
-    with gateway_process(app_gateway_env(app_db_url, secrets), log) as url:
-        yield replace(accounts, url=url)
+    with gateway_process(app_gateway_env(app_db_url, secrets), log) as gw:
+        yield replace(accounts, url=gw.url)

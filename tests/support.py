@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -36,23 +37,38 @@ def bouncer_for(db_url: str, users: dict[str, str], home: Path) -> Iterator[Boun
         bouncer.stop()
 
 
+@dataclass
+class GatewayProcess:
+    """A running gateway: its URL, and the process handle for tests that signal it or read its memory."""
+
+    url: str
+    proc: subprocess.Popen
+    log: Path
+
+    def rss_kib(self) -> int:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
+
+
 @contextmanager
 def gateway_process(env: dict[str, str], log_path: Path, ready_path: str = "/ready",
-                    module: str = "referral_service.service") -> Iterator[str]:
-    """Run the service (or with `module`, the bare gateway) with `env`; yields its base URL once ready."""
+                    module: str = "referral_service.service") -> Iterator[GatewayProcess]:
+    """Run the service (or with `module`, the bare gateway) with `env` until ready; SIGTERM at the end."""
     port = localdb.free_port()
     full_env = {**os.environ, "PGRST_SERVER_HOST": "127.0.0.1", "PGRST_SERVER_PORT": str(port), **env}
     with log_path.open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", module], env=full_env,
-                                stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            _wait_ready(proc, url + ready_path, log_path)
-            yield url
-        finally:
+        proc = subprocess.Popen([sys.executable, "-m", module], env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    gw = GatewayProcess(f"http://127.0.0.1:{port}", proc, log_path)
+    try:
+        _wait_ready(proc, gw.url + ready_path, log_path)
+        yield gw
+    finally:
+        if proc.poll() is None:
             proc.terminate()
             try:
-                proc.wait(10)
+                proc.wait(15)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()

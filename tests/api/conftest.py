@@ -78,7 +78,7 @@ def gateway(request: pytest.FixtureRequest, gateway_db: str,
             env.update(PGRST_DB_URI=bouncer.url("gw_authenticator", "gw_authenticator", DB),
                        PGRST_DB_LISTEN_URI=direct, PGRST_DB_PREPARED_STATEMENTS="false")
         url = stack.enter_context(gateway_process(env, folder / "gateway.log", module="referral_service.gateway.server",
-                                                  ready_path="/authors?limit=0"))
+                                                  ready_path="/authors?limit=0")).url
         yield Gateway(url, gateway_db, make_token)
 
 

@@ -45,8 +45,8 @@ def limited(app_db_url, secrets, tmp_path_factory):
     folder = tmp_path_factory.mktemp("limited")
     env = app_gateway_env(app_db_url, secrets, REFERRAL_RATE_LIMIT="20/600", REFERRAL_AUTH_RATE_LIMIT="3/600",
                           REFERRAL_TRUSTED_PROXIES="127.0.0.1", REFERRAL_RATELIMIT_FILE=str(folder / "rl"))
-    with gateway_process(env, folder / "gateway.log") as url:
-        yield url, folder / "gateway.log"
+    with gateway_process(env, folder / "gateway.log") as gw:
+        yield gw.url, folder / "gateway.log"
 
 
 def test_general_limit_holds_under_concurrent_load(limited):
@@ -68,7 +68,8 @@ def test_general_limit_holds_under_concurrent_load(limited):
 
 def test_limit_resets(app_db_url, secrets, tmp_path):
     env = app_gateway_env(app_db_url, secrets, REFERRAL_RATE_LIMIT="3/3", REFERRAL_RATELIMIT_FILE=str(tmp_path / "rl"))
-    with gateway_process(env, tmp_path / "gateway.log") as url:
+    with gateway_process(env, tmp_path / "gateway.log") as gw:
+        url = gw.url
         started = time.monotonic()
         codes = [httpx.get(url + "/offers?limit=1").status_code for _ in range(4)]
         assert codes == [200, 200, 200, 429] and time.monotonic() - started < 1
@@ -88,8 +89,8 @@ def test_login_has_a_stricter_limit(limited, app_gateway):
 
 def test_untrusted_forwarded_for_is_ignored(app_db_url, secrets, tmp_path):
     env = app_gateway_env(app_db_url, secrets, REFERRAL_RATE_LIMIT="2/60", REFERRAL_RATELIMIT_FILE=str(tmp_path / "rl"))
-    with gateway_process(env, tmp_path / "gateway.log") as url:
-        codes = [httpx.get(url + "/offers?limit=1", headers={"X-Forwarded-For": f"10.0.0.{i}"}).status_code
+    with gateway_process(env, tmp_path / "gateway.log") as gw:
+        codes = [httpx.get(gw.url + "/offers?limit=1", headers={"X-Forwarded-For": f"10.0.0.{i}"}).status_code
                  for i in range(3)]
     assert codes == [200, 200, 429]
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import psycopg
@@ -43,49 +41,6 @@ def start_cluster(cluster: localdb.Cluster, attempts: int = 50) -> None:
             if i == attempts - 1:
                 raise
             time.sleep(0.2)
-
-
-@dataclass
-class Gateway:
-    url: str
-    proc: subprocess.Popen
-    log: Path
-
-    def rss_kib(self) -> int:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        return 0
-
-
-@contextmanager
-def gateway(env: dict[str, str], log: Path, module: str = "referral_service.service",
-            ready_path: str = "/live") -> Iterator[Gateway]:
-    """A gateway process whose handle the test keeps (signals, memory); stopped with SIGTERM at the end."""
-    port = localdb.free_port()
-    full = {**os.environ, "PGRST_SERVER_HOST": "127.0.0.1", "PGRST_SERVER_PORT": str(port), **env}
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", module], env=full, stdout=out, stderr=subprocess.STDOUT)
-    gw = Gateway(f"http://127.0.0.1:{port}", proc, log)
-    try:
-        wait_for(lambda: _answers(gw.url + ready_path), 30, lambda: f"gateway not ready: {log.read_text()[-2000:]}",
-                 proc)
-        yield gw
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def wait_for(check: Callable[[], bool], timeout: float, what: Callable[[], str] | str = "condition",

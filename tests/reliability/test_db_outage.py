@@ -8,7 +8,8 @@ import time
 
 import httpx
 
-from tests.reliability.harness import Load, gateway, start_cluster, wait_for
+from tests.reliability.harness import Load, start_cluster, wait_for
+from tests.support import gateway_process as gateway
 from tests.support import bouncer_for, with_login
 
 OUTAGE = float(os.environ.get("FAULT_OUTAGE_SECONDS", "20"))  # long enough for psycopg_pool's backoff to bite

@@ -12,7 +12,8 @@ import psycopg
 
 from referral_service import backup
 from tests.reliability.conftest import ADMIN
-from tests.reliability.harness import gateway, kill9_postmaster, start_cluster, wait_for
+from tests.reliability.harness import kill9_postmaster, start_cluster, wait_for
+from tests.support import gateway_process as gateway
 
 
 class Writer:

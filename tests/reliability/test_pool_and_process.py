@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.reliability.harness import backends, gateway, wait_for
+from tests.reliability.harness import backends, wait_for
+from tests.support import gateway_process as gateway
 
 
 def _nap(url: str, seconds: float, timeout: float = 30) -> httpx.Response:

@@ -12,7 +12,8 @@ import pytest
 
 from referral_service import config
 from tests.reliability.conftest import FaultDb, throwaway_app_cluster
-from tests.reliability.harness import Gateway, gateway
+from tests.support import GatewayProcess as Gateway
+from tests.support import gateway_process as gateway
 
 
 @pytest.fixture(scope="session")
