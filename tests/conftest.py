@@ -10,7 +10,6 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import psycopg
@@ -18,12 +17,7 @@ import pytest
 
 from referral_service import config, localdb, provision
 from referral_service.migrate import migrate
-from tests.support import gateway_process, with_login
-
-
-def with_database(url: str, dbname: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{dbname}"))
+from tests.support import gateway_process, with_database, with_login
 
 
 @pytest.fixture(scope="session")

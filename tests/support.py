@@ -18,6 +18,10 @@ from referral_service import localdb
 from referral_service.pgbouncer import Bouncer
 
 
+def with_database(url: str, dbname: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{dbname}"))
+
+
 def with_login(url: str, user: str, password: str, dbname: str | None = None, port: int | None = None) -> str:
     parts = urlsplit(url)
     host = parts.hostname or "127.0.0.1"

@@ -114,7 +114,7 @@ def build(settings: GatewaySettings | None = None) -> Any:
 
 async def _ops_gauges(gateway: Any, ops: OpsSettings) -> dict | None:
     """The database's operational gauges, or None when it cannot be reached."""
-    if gateway.pool is None:
+    if gateway.pool is None or gateway.health.down:  # known down: no need to wait for the pool to say so
         return None
     try:
         async with gateway.pool.connection(timeout=ops.ready_timeout) as conn:

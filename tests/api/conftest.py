@@ -6,28 +6,17 @@ import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import jwt
 import psycopg
 import pytest
 
-from tests.support import bouncer_for, gateway_process
+from tests.support import bouncer_for, gateway_process, with_database, with_login
 
 HERE = Path(__file__).parent
 SECRET = "gateway-test-secret-0123456789abcdef0123"
 DB = "gateway_test"
-
-
-def _with(url: str, db: str, user: str | None = None, password: str | None = None) -> str:
-    parts = urlsplit(url)
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    if user:
-        netloc = f"{user}:{password}@{netloc}" if password else f"{user}@{netloc}"
-    elif "@" in parts.netloc:
-        netloc = parts.netloc
-    return urlunsplit(parts._replace(netloc=netloc, path=f"/{db}"))
 
 
 @dataclass
@@ -49,7 +38,7 @@ def gateway_db(superuser_dsn: str) -> str:
     with psycopg.connect(superuser_dsn, autocommit=True) as conn:
         conn.execute(f"drop database if exists {DB} with (force)")
         conn.execute(f"create database {DB}")
-    url = _with(superuser_dsn, DB)
+    url = with_database(superuser_dsn, DB)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute((HERE / "fixture_schema.sql").read_text())
     return url
@@ -60,7 +49,7 @@ def gateway(request: pytest.FixtureRequest, gateway_db: str,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     """The whole API suite runs twice: straight to PostgreSQL, and through a real PgBouncer in
     transaction mode (no prepared statements; LISTEN on a direct connection)."""
-    direct = _with(gateway_db, DB, "gw_authenticator", "gw_authenticator")
+    direct = with_login(gateway_db, "gw_authenticator", "gw_authenticator", DB)
     env = {
         "PGRST_DB_URI": direct,
         "PGRST_DB_SCHEMAS": "test",

@@ -6,7 +6,7 @@ import psycopg
 import pytest
 
 from referral_service.migrate import MigrationError, migrate
-from tests.conftest import with_database
+from tests.support import with_database
 
 
 @pytest.fixture

@@ -16,7 +16,8 @@ import pytest
 
 from referral_service import config, localdb, provision
 from referral_service.migrate import migrate
-from tests.conftest import app_gateway_env, with_database
+from tests.conftest import app_gateway_env
+from tests.support import with_database
 from tests.reliability.harness import start_cluster
 from tests.support import with_login
 

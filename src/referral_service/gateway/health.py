@@ -36,7 +36,7 @@ class DbHealth:
 
     def failed(self, reason: object) -> None:
         """Report a lost connection or a failed connection attempt (idempotent while down)."""
-        self.reason = str(reason).strip().splitlines()[0] if str(reason).strip() else type(reason).__name__
+        self.reason = _first_line(reason)
         if self.down:
             return
         self.down = True
@@ -64,7 +64,7 @@ class DbHealth:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure means "still down"
-                self.reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                self.reason = _first_line(exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._max)
         try:
@@ -74,6 +74,11 @@ class DbHealth:
         self.down = False
         self._task = None
         log.warning("database reachable again after %.1fs", time.monotonic() - self._since)
+
+
+def _first_line(reason: object) -> str:
+    text = str(reason).strip()
+    return text.splitlines()[0] if text else type(reason).__name__
 
 
 def reports_connection_loss(err: errors.ApiError) -> bool:
