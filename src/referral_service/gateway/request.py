@@ -205,14 +205,11 @@ def build(
     """Parse an HTTP request; raises an :class:`ApiError` for anything malformed."""
     if method not in METHODS:
         raise errors.unsupported_method(method)
-    hdrs: dict[str, str] = {}
-    prefer: list[str] = []
-    for k, v in headers:
-        name = k.decode("latin-1").lower()
-        val = v.decode("latin-1")
-        if name == "prefer":
-            prefer.append(val)
-        hdrs[name] = f"{hdrs[name]}, {val}" if name in hdrs and name != "cookie" else val
+    values: dict[str, list[str]] = {}
+    for k, v in headers:  # collect, then join once: linear in the number of repeated headers
+        values.setdefault(k.decode("latin-1").lower(), []).append(v.decode("latin-1"))
+    prefer = values.get("prefer", [])
+    hdrs = {name: vs[-1] if name == "cookie" else ", ".join(vs) for name, vs in values.items()}
     kind, name = parse_target(path)
     schema = schemas[0]
     profile = hdrs.get("accept-profile" if method in ("GET", "HEAD") else "content-profile")
