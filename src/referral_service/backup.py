@@ -3,6 +3,10 @@
 Domain functions only; the CLI renders progress and errors. Every DSN here should carry superuser rights
 (or at least ownership plus BYPASSRLS): pg_dump refuses to dump tables whose rows RLS would filter, and the
 verification must see every row.
+
+A dump must never hand out the JWT signing key (whoever holds it can forge an admin token): the rows of
+SECRET_TABLES are left out of every dump and manifest, `restore` puts the secrets back from the environment,
+and everything written lives in a 0700 folder as 0600 files, private from the moment each file exists.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from . import provision
+from .config import Secrets
 from .errors import OperatorError
 
 # (tables done, tables total, table just started) — the CLI turns this into a rich progress bar.
@@ -32,6 +38,11 @@ DEFAULT_PREFIX = "referral_service"
 LAST_SUCCESS_FILE = "last_success.json"
 METRICS_FILE = "referral_backup.prom"
 _STAMP = "%Y%m%dT%H%M%SZ"
+# Tables whose rows are secrets the running service gets from its environment: their definitions are dumped,
+# their data never is (pg_dump --exclude-table-data). A restore re-installs them (provision.provision).
+SECRET_TABLES = ("internal.secrets",)
+FOLDER_MODE = 0o700
+FILE_MODE = 0o600
 # Schemas whose contents belong to PostgreSQL or to pg_cron, not to us (see _excluded_entries for cron).
 _SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "cron")
 # Fixed output formats so that row text (and so the checksum) means the same on both sides of a comparison.
@@ -59,6 +70,7 @@ class TableState:
 class RestoreResult:
     database: str
     skipped: list[str] = field(default_factory=list)  # archive entries left out (pg_cron), as pg_restore -l names them
+    secrets_installed: bool = False  # the environment's secrets were written into the restored database
 
 
 @dataclass
@@ -129,6 +141,65 @@ def _tail(text: str, lines: int = 15) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
+# ---------------------------------------------------------------------------------------------- private files
+
+Warn = Callable[[str], None]
+
+
+def private_folder(out_dir: str | Path, warn: Warn | None = None) -> Path:
+    """The backup folder, created 0700; an existing one open to others is tightened (and said so).
+
+    A folder that others can enter and that is not ours to tighten is refused: its dumps would be readable.
+    Backup files already in it (written by an older version, say) are made 0600 as well.
+    """
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(mode=FOLDER_MODE)
+    except FileExistsError:
+        pass
+    info = out.stat()
+    if not out.is_dir():
+        raise BackupError(f"backup folder {out} is not a folder")
+    if info.st_mode & 0o077:
+        if info.st_uid != os.geteuid():
+            raise BackupError(f"backup folder {out} is open to other users (mode {info.st_mode & 0o777:o}) and "
+                              f"belongs to uid {info.st_uid}: make it 0700 or choose another folder")
+        out.chmod(FOLDER_MODE)
+        if warn:
+            warn(f"backup folder {out} was mode {info.st_mode & 0o777:o}: tightened to 0700")
+    loose = [p for p in out.iterdir() if _is_backup_file(p) and p.is_file() and not p.is_symlink()
+             and p.stat().st_mode & 0o077]
+    for path in loose:
+        path.chmod(FILE_MODE)
+    if loose and warn:
+        warn(f"{len(loose)} backup file(s) in {out} were readable by others: now 0600")
+    return out
+
+
+def _is_backup_file(path: Path) -> bool:
+    name = path.name
+    return (name in (LAST_SUCCESS_FILE, METRICS_FILE) or ".dump" in name or name.endswith(".manifest.json")
+            or name.endswith((".partial", ".tmp")))
+
+
+def _create_private(path: Path) -> int:
+    """A new file, 0600 from its creation (O_EXCL: never someone else's file, O_NOFOLLOW: never a link)."""
+    try:
+        path.unlink()  # a leftover of an interrupted run
+    except FileNotFoundError:
+        pass
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write `text` to `path` atomically (temporary file, then rename), 0600 throughout."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with os.fdopen(_create_private(tmp), "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
 # ---------------------------------------------------------------------------------------------- catalog
 
 # Ordinary tables (partitions included) that hold our data. Extension members are skipped because the
@@ -152,17 +223,21 @@ where c.relkind = 'r' and c.relpersistence <> 't'
   and (not exists (select from pg_depend d
                    where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.deptype = 'e')
        or c.oid in (select unnest(extconfig) from pg_extension))
+  and n.nspname || '.' || c.relname <> all(%s)
 """
 
 
-def table_states(conn: psycopg.Connection) -> dict[str, TableState]:
+def table_states(conn: psycopg.Connection, exclude: tuple[str, ...] = SECRET_TABLES) -> dict[str, TableState]:
     """Row count and an order-independent checksum of every application table, keyed "schema.table".
 
     Hashing each row's text and aggregating the sorted hashes keeps the aggregate at 32 bytes a row,
-    so large tables do not hit the 1 GB limit of a text value.
+    so large tables do not hit the 1 GB limit of a text value. Tables in `exclude` (the secrets, whose
+    data is never dumped) are left out: not even a checksum of a secret goes into a manifest.
     """
     states: dict[str, TableState] = {}
     for schema, table in conn.execute(_TABLES, (list(_SYSTEM_SCHEMAS),)).fetchall():
+        if f"{schema}.{table}" in exclude:
+            continue
         query = sql.SQL(
             "select count(*), md5(coalesce(string_agg(h, '' order by h), '')) "
             'from (select md5(t::text) collate "C" as h from {}.{} t) s'
@@ -170,6 +245,17 @@ def table_states(conn: psycopg.Connection) -> dict[str, TableState]:
         rows, digest = conn.execute(query).fetchone()
         states[f"{schema}.{table}"] = TableState(rows=rows, md5=digest)
     return states
+
+
+def secret_rows(conn: psycopg.Connection, tables: tuple[str, ...] = SECRET_TABLES) -> dict[str, int]:
+    """Row counts of the secret tables that exist in this database (after a restore: must all be 0)."""
+    counts = {}
+    for name in tables:
+        if conn.execute("select to_regclass(%s)", [name]).fetchone()[0] is not None:
+            schema, table = name.split(".", 1)
+            query = sql.SQL("select count(*) from {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+            counts[name] = conn.execute(query).fetchone()[0]
+    return counts
 
 
 def compare_states(expected: dict[str, TableState], actual: dict[str, TableState],
@@ -201,6 +287,7 @@ def backup(
     verify: bool = False,
     scratch_dbname: str | None = None,
     prefix: str = DEFAULT_PREFIX,
+    warn: Warn | None = None,
 ) -> Path:
     """Dump the database in `dsn` to `out_dir/<prefix>-YYYYmmddTHHMMSSZ.dump` (custom format, -Z6).
 
@@ -209,11 +296,11 @@ def backup(
     With `verify`, the dump is restored into a scratch database and compared before it counts as a success;
     a dump that fails verification is renamed `*.dump.failed` so retention never counts it.
     `keep` deletes all but the newest N dumps, after (and only after) the new one succeeded.
+    The rows of SECRET_TABLES are not in the dump; `out_dir` is made private first (see private_folder).
     """
     if keep is not None and keep < 1:
         raise BackupError("--keep must be at least 1")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = private_folder(out_dir, warn)
     final = _new_dump_path(out, prefix)
     partial = final.with_name(f".{final.name}.partial")
     conninfo, env = _split_secret(dsn)
@@ -223,7 +310,7 @@ def backup(
             # The snapshot lives as long as this transaction; pg_dump attaches to it with --snapshot.
             conn.execute("begin isolation level repeatable read, read only")
             snapshot = conn.execute("select pg_export_snapshot()").fetchone()[0]
-            total = conn.execute(_DUMPED_TABLE_COUNT).fetchone()[0]
+            total = conn.execute(_DUMPED_TABLE_COUNT, (list(SECRET_TABLES),)).fetchone()[0]
             _run_pg_dump(conninfo, env, snapshot, partial, total, progress)
             states = table_states(conn)
             conn.execute("commit")
@@ -240,6 +327,7 @@ def backup(
         "database": _dbname(dsn),
         "taken_at": _stamp_time(final).isoformat(),
         "tables": {name: {"rows": s.rows, "md5": s.md5} for name, s in states.items()},
+        "data_excluded": list(SECRET_TABLES),
     })
 
     report = None
@@ -268,13 +356,17 @@ def _new_dump_path(out: Path, prefix: str) -> Path:
 def _run_pg_dump(conninfo: str, env: dict[str, str], snapshot: str, target: Path, total: int,
                  progress: Progress | None) -> None:
     command = [_bin("pg_dump"), "--format=custom", "--compress=6", "--verbose",
-               f"--snapshot={snapshot}", f"--file={target}", f"--dbname={conninfo}"]
+               f"--snapshot={snapshot}", f"--file={target}", f"--dbname={conninfo}",
+               *(f"--exclude-table-data={name}" for name in SECRET_TABLES)]
     done = 0
     log: list[str] = []
     if progress:
         progress(0, total, "")
+    # The file exists, 0600, before pg_dump opens it (pg_dump truncates it and keeps its mode); the umask
+    # covers anything else pg_dump might create.
+    os.close(_create_private(target))
     with subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-                          env=env) as proc:
+                          env=env, umask=0o077) as proc:
         assert proc.stderr is not None
         for line in proc.stderr:
             log.append(line)
@@ -299,9 +391,7 @@ def _stamp_time(dump: Path) -> datetime:
 
 
 def _write_json(path: Path, payload: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    _write_private(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
 
 def dumps_in(out_dir: str | Path, prefix: str = DEFAULT_PREFIX) -> list[Path]:
@@ -344,9 +434,7 @@ def record_success(out_dir: str | Path, dump: Path, verified: bool) -> None:
         "# TYPE referral_backup_last_size_bytes gauge\n"
         f"referral_backup_last_size_bytes {dump.stat().st_size}\n"
     )
-    tmp = out / f".{METRICS_FILE}.tmp"
-    tmp.write_text(metrics)
-    os.replace(tmp, out / METRICS_FILE)
+    _write_private(out / METRICS_FILE, metrics)
 
 
 def last_success(out_dir: str | Path) -> dict | None:
@@ -361,8 +449,13 @@ def last_success(out_dir: str | Path) -> dict | None:
 # ---------------------------------------------------------------------------------------------- restore
 
 
-def restore(dump_path: str | Path, target_dsn: str, create: bool = True) -> RestoreResult:
+def restore(dump_path: str | Path, target_dsn: str, create: bool = True,
+            secrets: Secrets | None = None) -> RestoreResult:
     """Restore a custom-format dump into the database named in `target_dsn`, in one transaction.
+
+    Dumps carry no secrets (SECRET_TABLES' rows are left out): with `secrets`, they are installed the way
+    `migrate` does (provision.provision: the authenticator's password, the JWT signing key), so the restored
+    database works with a gateway running on the same environment. Without, the secret tables stay empty.
 
     `create` makes the database (it must not exist yet; drop it first to replace it). Owners, grants and
     policies are restored as dumped, so the roles must exist in the target cluster (they are cluster-wide:
@@ -396,6 +489,13 @@ def restore(dump_path: str | Path, target_dsn: str, create: bool = True) -> Rest
                     (";" + line) if _entry_id(line) in skip else line for line in listing.splitlines(True)))
                 command.append(f"--use-list={list_file}")
             _run(command + [str(dump)], env, "pg_restore")
+        installed = False
+        if secrets is not None:
+            with _connect(target_dsn) as conn:
+                has_secrets = conn.execute("select to_regclass('internal.secrets') is not null").fetchone()[0]
+            if has_secrets:
+                provision.provision(target_dsn, secrets)
+                installed = True
     except (BackupError, psycopg.Error) as exc:
         if create:
             _drop_database(target_dsn, target)
@@ -403,7 +503,7 @@ def restore(dump_path: str | Path, target_dsn: str, create: bool = True) -> Rest
             raise
         raise BackupError(f"restore into {target} failed: {exc}") from exc
     skipped = [line.split(" ", 3)[3].strip() for line in listing.splitlines() if _entry_id(line) in skip]
-    return RestoreResult(database=target, skipped=skipped)
+    return RestoreResult(database=target, skipped=skipped, secrets_installed=installed)
 
 
 def _entry_id(line: str) -> int | None:
@@ -477,7 +577,8 @@ def verify_dump(dump_path: str | Path, source_dsn: str, scratch_dbname: str | No
     manifest = _manifest_path(dump)
     if use_manifest and manifest.is_file():
         tables = json.loads(manifest.read_text())["tables"]
-        expected = {name: TableState(t["rows"], t["md5"]) for name, t in tables.items()}
+        # (manifests written before SECRET_TABLES existed list them: their data is no longer compared)
+        expected = {name: TableState(t["rows"], t["md5"]) for name, t in tables.items() if name not in SECRET_TABLES}
         against = "manifest"
     else:
         with _connect(source_dsn) as conn:
@@ -490,11 +591,15 @@ def verify_dump(dump_path: str | Path, source_dsn: str, scratch_dbname: str | No
     try:
         with _connect(scratch_dsn) as conn:
             actual = table_states(conn)
+            leaked = {name: rows for name, rows in secret_rows(conn).items() if rows}
     finally:
         _drop_database(source_dsn, scratch)
 
+    differences = compare_states(expected, actual, against)
+    differences += [f"{name}: {rows} row(s) of secrets in the dump (its data must be left out)"
+                    for name, rows in sorted(leaked.items())]
     report = VerifyReport(dump=dump, scratch_db=scratch, compared_against=against, tables=expected,
-                          differences=compare_states(expected, actual, against), skipped=result.skipped)
+                          differences=differences, skipped=result.skipped)
     if not report.ok:
         raise VerifyError(report)
     return report

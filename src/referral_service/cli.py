@@ -233,7 +233,10 @@ def _backup_dir() -> str:
 @click.option("--verify", is_flag=True, help="Restore into a scratch database and compare every table.")
 @operator_errors
 def backup(out_dir: str, keep: int | None, verify: bool) -> None:
-    """Write a compressed custom-format dump with a timestamped name."""
+    """Write a compressed custom-format dump with a timestamped name (0600 files in a 0700 folder).
+
+    The secrets' rows (the JWT signing key) are never in a dump: `restore` installs them from the environment.
+    """
     from rich.progress import Progress
 
     from . import backup as backups
@@ -246,7 +249,9 @@ def backup(out_dir: str, keep: int | None, verify: bool) -> None:
             bar.update(task, completed=done, total=total, description=f"dumping {table}")
 
         try:
-            dump = backups.backup(url, out_dir, keep=keep, progress=progress, verify=verify)
+            dump = backups.backup(url, out_dir, keep=keep, progress=progress, verify=verify,
+                                  warn=lambda message: err.print(f"[yellow]warning:[/yellow] {message}",
+                                                                 highlight=False, soft_wrap=True))
         except OperatorError as exc:
             provision.record_backup(url, file="", size=None, verified=False, ok=False, error=str(exc))
             raise
@@ -259,7 +264,7 @@ def backup(out_dir: str, keep: int | None, verify: bool) -> None:
 @click.option("--target", help="Database to create and restore into (default: the app database).")
 @operator_errors
 def restore(dump_file: str, target: str | None) -> None:
-    """Restore a dump into a new database (refuses one that exists)."""
+    """Restore a dump into a new database (refuses one that exists), then install the environment's secrets."""
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
     from . import backup as backups
@@ -267,8 +272,9 @@ def restore(dump_file: str, target: str | None) -> None:
     admin = conninfo_to_dict(_ensure_database())
     if target:
         admin["dbname"] = target
-    result = backups.restore(dump_file, make_conninfo(**admin))
-    say(f"restored into database {result.database}")
+    result = backups.restore(dump_file, make_conninfo(**admin), secrets=config.load_secrets())
+    say(f"restored into database {result.database}"
+        + (" (secrets installed from the environment)" if result.secrets_installed else ""))
     for skipped in result.skipped:
         say(f"  skipped: {skipped}")
 

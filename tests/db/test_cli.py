@@ -1,6 +1,7 @@
 """The operator CLI against another server (DATABASE_URL): the same commands, one-line errors."""
 
 import os
+import stat
 import subprocess
 import sys
 
@@ -43,23 +44,32 @@ def test_unreachable_server_is_one_line(server):
     assert done.stderr.startswith("error: cannot reach the database") and done.stderr.count("\n") == 1
 
 
-def test_backup_verify_and_restore_round_trip(server, app_db_url, superuser_dsn, tmp_path):
+def test_backup_verify_and_restore_round_trip(server, app_db_url, superuser_dsn, secrets, tmp_path):
     with psycopg.connect(app_db_url) as conn:
         offers = conn.execute("select count(*), md5(string_agg(id::text || title, ',' order by id))"
                               " from api.offers").fetchone()
-    made = cli("backup", "--verify", "--keep", "2", "--dir", str(tmp_path), env=server)
+    out = tmp_path / "backups"
+    made = cli("backup", "--verify", "--keep", "2", "--dir", str(out), env=server)
     assert made.returncode == 0, made.stderr
     assert "verified" in made.stdout
-    dumps = sorted(tmp_path.glob("referral_service-*.dump"))
+    dumps = sorted(out.glob("referral_service-*.dump"))
     assert len(dumps) == 1
+    # private: a 0700 folder of 0600 files (the dump, its manifest, last_success.json, the .prom file)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o700
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()} == \
+        {p.name: 0o600 for p in out.iterdir()} and len(list(out.iterdir())) == 4
     with psycopg.connect(superuser_dsn, autocommit=True) as conn:
         conn.execute("drop database if exists cli_restored with (force)")
     restored = cli("restore", str(dumps[0]), "--target", "cli_restored", env=server)
     assert restored.returncode == 0, restored.stderr
+    assert "secrets installed from the environment" in restored.stdout
     try:
         with psycopg.connect(superuser_dsn.rsplit("/", 1)[0] + "/cli_restored") as conn:
             assert conn.execute("select count(*), md5(string_agg(id::text || title, ',' order by id))"
                                 " from api.offers").fetchone() == offers
+            # the key is not in the dump; restore put the environment's back, so the gateway's tokens verify
+            assert conn.execute("select value from internal.secrets where name = 'jwt_secret'").fetchone() \
+                == (secrets.jwt_secret,)
         again = cli("restore", str(dumps[0]), "--target", "cli_restored", env=server)
         assert again.returncode == 1 and "already exists" in again.stderr
     finally:
