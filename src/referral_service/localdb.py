@@ -98,8 +98,12 @@ class Cluster:
             return False
         service_folder(self.home)
         pwfile = self.place / ".pwfile"
-        pwfile.write_text(self.password + "\n")
-        pwfile.chmod(0o600)
+        pwfile.unlink(missing_ok=True)
+        # 0600 from its creation: initdb reads the superuser's password from it (and sets it in bootstrap
+        # mode, which no statistics or log records); a password never goes through ALTER ROLE in clear here
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(self.password + "\n")
         give_to_service_user(pwfile)
         try:
             done = run_as_service_user([

@@ -1,11 +1,16 @@
 """A local PgBouncer (transaction pooling) in front of the project's PostgreSQL.
 
 Like PostgreSQL, PgBouncer refuses to run as root, so under root it runs as the service user; its
-config and password file live in a folder only that user can read.
+config and password file live in a folder only that user can read, and are 0600 from their creation.
+
+The password file holds the clear password, not a SCRAM verifier: PgBouncer must itself log in to
+PostgreSQL with SCRAM, which needs the password (a verifier would only do if it were byte-for-byte the
+server's, salt included). It is no more exposed than `.data/secrets.json` (0600), where it comes from.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import time
@@ -36,10 +41,11 @@ class Bouncer:
     def _write_config(self, users: dict[str, str]) -> Path:
         place = localdb.service_folder(self.home)
         userlist = place / "userlist.txt"
-        userlist.write_text("".join(f'"{name}" "{pw}"\n' for name, pw in users.items()))
-        userlist.chmod(0o600)
+        # userlist.txt quoting: a double quote inside a value is written twice
+        _write_private(userlist, "".join(f'"{name}" "{pw.replace(chr(34), chr(34) * 2)}"\n'
+                                         for name, pw in users.items()))
         ini = place / "pgbouncer.ini"
-        ini.write_text(f"""\
+        _write_private(ini, f"""\
 [databases]
 ; any database name is passed on to the same-named database of the local server
 * = host=127.0.0.1 port={self.db_port}
@@ -95,3 +101,13 @@ logfile = {place / 'pgbouncer.log'}
         deadline = time.monotonic() + 10
         while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
             time.sleep(0.05)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Replace `path` with `text`, 0600 from the file's creation (never a moment readable by others)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)

@@ -11,11 +11,67 @@ from .config import Secrets
 
 DEMO_ADMIN_EMAIL = "admin@example.com"
 
+# Server-side recorders that could keep a secret this session sends (a statement's text or its bound
+# parameters), and the value that silences each for one transaction. pg_stat_statements keeps utility
+# statements verbatim (ALTER ROLE ... PASSWORD is not normalised); log_statement and
+# log_min_duration_statement print statements, and their bind parameters unless log_parameter_max_length = 0.
+_QUIET = (
+    ("pg_stat_statements.track_utility", "off"),
+    ("pg_stat_statements.track", "none"),
+    ("log_statement", "none"),
+    ("log_min_duration_statement", "-1"),
+    ("log_min_error_statement", "panic"),
+    ("log_parameter_max_length", "0"),
+    ("log_parameter_max_length_on_error", "0"),
+)
+
+
+def quiet_transaction(conn: psycopg.Connection) -> list[str]:
+    """In the current transaction, stop statement statistics and logs from recording what follows.
+
+    Each setting is made only where it exists (pg_stat_statements may not be loaded) and where this role
+    may set it (most are superuser settings; PostgreSQL 15 can GRANT SET ON PARAMETER them). Returns the
+    settings that could not be made, so a caller can say what still records.
+    """
+    missing = []
+    for name, value in _QUIET:
+        allowed = conn.execute(
+            "select case when exists (select from pg_settings where name = %s)"
+            " then has_parameter_privilege(%s, 'SET') else false end",
+            [name, name]).fetchone()[0]
+        if allowed:
+            conn.execute("select set_config(%s, %s, true)", [name, value])
+        else:
+            missing.append(name)
+    return missing
+
+
+def scram_verifier(conn: psycopg.Connection, role: str, password: str) -> str:
+    """The SCRAM-SHA-256 verifier of `password`, computed here by libpq (PQencryptPasswordConn).
+
+    The server stores a verifier it is given as it is, so the clear password never reaches the server.
+    """
+    verifier = conn.pgconn.encrypt_password(password.encode(), role.encode(), b"scram-sha-256").decode()
+    if not verifier.startswith("SCRAM-SHA-256$"):
+        raise RuntimeError("libpq did not produce a SCRAM-SHA-256 verifier")
+    return verifier
+
+
+def set_role_password(conn: psycopg.Connection, role: str, password: str) -> None:
+    """ALTER ROLE ... PASSWORD with a client-side SCRAM verifier, never the clear password."""
+    conn.execute(sql.SQL("alter role {} password {}").format(
+        sql.Identifier(role), sql.Literal(scram_verifier(conn, role, password))))
+
 
 def provision(url: str, secrets: Secrets) -> None:
-    """Set the authenticator's password and the JWT signing key (idempotent; rotates them when changed)."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(sql.SQL("alter role authenticator password {}").format(secrets.authenticator_password))
+    """Set the authenticator's password and the JWT signing key (idempotent; rotates them when changed).
+
+    One transaction that neither pg_stat_statements nor the server log records: the password goes as a
+    SCRAM verifier computed here, the signing key as a bound parameter that is not logged.
+    """
+    with psycopg.connect(url, autocommit=True) as conn, conn.transaction():
+        quiet_transaction(conn)
+        set_role_password(conn, "authenticator", secrets.authenticator_password)
         conn.execute(
             "insert into internal.secrets (name, value) values ('jwt_secret', %s)"
             " on conflict (name) do update set value = excluded.value",
@@ -31,6 +87,7 @@ def load_demo_data(url: str, secrets: Secrets) -> bool:
         ).fetchone()[0]
         if not empty:
             return False
+        quiet_transaction(conn)  # the demo admin's password is a bound parameter: keep it out of the log
         conn.execute(
             "select internal.create_user(%s, %s, 'admin')", [DEMO_ADMIN_EMAIL, secrets.demo_admin_password]
         )
@@ -41,6 +98,7 @@ def load_demo_data(url: str, secrets: Secrets) -> bool:
 
 def create_user(url: str, email: str, password: str, role: str) -> str:
     with psycopg.connect(url) as conn:
+        quiet_transaction(conn)  # the password is a bound parameter: keep it out of the server log
         return str(conn.execute("select internal.create_user(%s, %s, %s)", [email, password, role]).fetchone()[0])
 
 

@@ -2,10 +2,9 @@
 # Runs once, when the entrypoint initialises an empty data directory (POSTGRES_DB=referral_service).
 # Applies the migrations in file-name order, each in one transaction, and records them exactly as
 # `referral-service migrate` does, so that the migrate service (and later upgrades) see them as applied.
-# Then installs the secrets the way `referral-service migrate` provisions them.
+# Then installs the JWT signing key (the authenticator's password is left to `referral-service migrate`).
 set -euo pipefail
 
-: "${AUTHENTICATOR_PASSWORD:?set it in .env}"
 : "${JWT_SECRET:?set it in .env}"
 
 psql=(psql --no-psqlrc -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB")
@@ -37,11 +36,19 @@ commit;
 SQL
 done
 
-# \getenv keeps the secrets out of the process list (psql 15+).
+# The authenticator's password is NOT set here: psql would send it in clear inside ALTER ROLE, which
+# pg_stat_statements keeps verbatim. The compose `migrate` service (`referral-service migrate`) sets it
+# from a SCRAM verifier computed by libpq on the client; until then the authenticator cannot log in.
+# The signing key goes in a transaction that neither statement statistics nor the server log record.
+# \getenv keeps it out of the process list (psql 15+).
 "${psql[@]}" --quiet <<'SQL'
-\getenv authenticator_password AUTHENTICATOR_PASSWORD
 \getenv jwt_secret JWT_SECRET
-alter role authenticator password :'authenticator_password';
+begin;
+set local pg_stat_statements.track = 'none';
+set local log_statement = 'none';
+set local log_min_duration_statement = -1;
+set local log_min_error_statement = 'panic';
 insert into internal.secrets (name, value) values ('jwt_secret', :'jwt_secret')
     on conflict (name) do update set value = excluded.value;
+commit;
 SQL
