@@ -19,9 +19,11 @@ class Gateway:
     def __init__(self, db_url: str, jwt_secret: str, workers: int, pool: int) -> None:
         self.port = localdb.free_port()
         self.base = f"http://127.0.0.1:{self.port}"
+        self.admin = f"http://127.0.0.1:{localdb.free_port()}"  # the admin server: /ready, /metrics
         self.env = {
             **os.environ, "PGRST_DB_URI": db_url, "PGRST_JWT_SECRET": jwt_secret, "PGRST_DB_SCHEMAS": "api",
             "PGRST_DB_ANON_ROLE": "anonymous", "PGRST_DB_POOL": str(pool), "PGRST_SERVER_PORT": str(self.port),
+            "PGRST_ADMIN_SERVER_PORT": self.admin.rsplit(":", 1)[1],
             # the bench is one client hammering the service: per-client limits would measure the limiter
             "REFERRAL_RATE_LIMIT": "0", "REFERRAL_AUTH_RATE_LIMIT": "0",
         }
@@ -40,7 +42,7 @@ class Gateway:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gateway exited: {self.tail()}")
             try:
-                with urllib.request.urlopen(self.base + "/ready", timeout=2) as r:
+                with urllib.request.urlopen(self.admin + "/ready", timeout=2) as r:
                     if r.status == 200:
                         return
             except OSError:

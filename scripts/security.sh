@@ -19,11 +19,14 @@ trap cleanup EXIT
 if [ -z "${GATEWAY_URL:-}" ]; then
   PORT=$($VENV/python -c 'from referral_service.localdb import free_port; print(free_port())')
   # limits off for this gateway only: sqlmap sends thousands of requests, many to /rpc/login
-  REFERRAL_RATE_LIMIT=0 REFERRAL_AUTH_RATE_LIMIT=0 $VENV/referral-service serve --port "$PORT" >"$OUT/gateway.log" 2>&1 &
+  ADMIN_PORT=$($VENV/python -c 'from referral_service.localdb import free_port; print(free_port())')
+  REFERRAL_RATE_LIMIT=0 REFERRAL_AUTH_RATE_LIMIT=0 PGRST_ADMIN_SERVER_PORT=$ADMIN_PORT \
+    $VENV/referral-service serve --port "$PORT" >"$OUT/gateway.log" 2>&1 &
   GW_PID=$!
   GATEWAY_URL="http://127.0.0.1:$PORT"
-  for _ in $(seq 100); do curl -fs "$GATEWAY_URL/ready" >/dev/null 2>&1 && break; sleep 0.2; done
-  curl -fs "$GATEWAY_URL/ready" >/dev/null || { echo "gateway did not start:"; tail -20 "$OUT/gateway.log"; exit 1; }
+  READY="http://127.0.0.1:$ADMIN_PORT/ready"  # the admin server's
+  for _ in $(seq 100); do curl -fs "$READY" >/dev/null 2>&1 && break; sleep 0.2; done
+  curl -fs "$READY" >/dev/null || { echo "gateway did not start:"; tail -20 "$OUT/gateway.log"; exit 1; }
   ADMIN_TOKEN=$($VENV/python - "$GATEWAY_URL" <<'PY'
 import sys, httpx
 from referral_service import config, provision

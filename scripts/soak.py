@@ -51,14 +51,16 @@ def _children(pid: int) -> list[int]:
 
 def start_gateway(workers: int) -> tuple[str, subprocess.Popen]:
     port = localdb.free_port()
-    env = {**os.environ, "REFERRAL_RATE_LIMIT": "0", "REFERRAL_AUTH_RATE_LIMIT": "0"}
+    admin = localdb.free_port()  # the admin server (/ready, /metrics)
+    env = {**os.environ, "REFERRAL_RATE_LIMIT": "0", "REFERRAL_AUTH_RATE_LIMIT": "0",
+           "PGRST_ADMIN_SERVER_PORT": str(admin)}
     log = tempfile.NamedTemporaryFile(prefix="soak-gateway-", suffix=".log", delete=False)
     proc = subprocess.Popen([sys.executable, "-m", "referral_service.cli", "serve", "--port", str(port),
                              "--workers", str(workers)], env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     for _ in range(150):
         try:
-            if httpx.get(url + "/ready", timeout=1).status_code == 200:
+            if httpx.get(f"http://127.0.0.1:{admin}/ready", timeout=1).status_code == 200:
                 return url, proc
         except httpx.HTTPError:
             pass

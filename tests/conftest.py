@@ -82,6 +82,7 @@ class AppGateway:
     admin_password: str
     user_email: str
     user_password: str
+    admin_url: str = ""  # the service's admin server: /live, /ready, /metrics
 
     def login(self, email: str, password: str) -> str:
         reply = httpx.post(self.url + "/rpc/login", json={"email": email, "password": password}, timeout=10)
@@ -116,4 +117,4 @@ def app_gateway(app_db_url: str, secrets: config.Secrets, tmp_path_factory) -> I
                 conn.execute("select internal.create_user(%s, %s, %s)", [email, password, role])
     log = tmp_path_factory.mktemp("app-gateway") / "gateway.log"
     with gateway_process(app_gateway_env(app_db_url, secrets), log) as gw:
-        yield replace(accounts, url=gw.url)
+        yield replace(accounts, url=gw.url, admin_url=gw.admin_url)

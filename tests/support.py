@@ -48,6 +48,7 @@ class GatewayProcess:
     url: str
     proc: subprocess.Popen
     log: Path
+    admin_url: str | None = None  # the admin server (/live, /ready, /metrics) of the service; None for the bare gateway
 
     def rss_kib(self) -> int:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -56,17 +57,27 @@ class GatewayProcess:
         return 0
 
 
+ADMIN_PATHS = ("/live", "/ready", "/metrics")
+
+
 @contextmanager
 def gateway_process(env: dict[str, str], log_path: Path, ready_path: str = "/ready",
                     module: str = "referral_service.service") -> Iterator[GatewayProcess]:
-    """Run the service (or with `module`, the bare gateway) with `env` until ready; SIGTERM at the end."""
+    """Run the service (or with `module`, the bare gateway) with `env` until `ready_path` answers 200;
+    SIGTERM at the end. The service gets an admin port of its own: /live, /ready and /metrics are waited
+    for there, any other `ready_path` on the API port."""
     port = localdb.free_port()
     full_env = {**os.environ, "PGRST_SERVER_HOST": "127.0.0.1", "PGRST_SERVER_PORT": str(port), **env}
+    admin_url = None
+    if module == "referral_service.service":
+        full_env.setdefault("PGRST_ADMIN_SERVER_PORT", str(localdb.free_port()))
+        admin_url = f"http://127.0.0.1:{full_env['PGRST_ADMIN_SERVER_PORT']}"
     with log_path.open("wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", module], env=full_env, stdout=log, stderr=subprocess.STDOUT)
-    gw = GatewayProcess(f"http://127.0.0.1:{port}", proc, log_path)
+    gw = GatewayProcess(f"http://127.0.0.1:{port}", proc, log_path, admin_url)
     try:
-        _wait_ready(proc, gw.url + ready_path, log_path)
+        base = admin_url if admin_url and ready_path in ADMIN_PATHS else gw.url
+        _wait_ready(proc, base + ready_path, log_path)
         yield gw
     finally:
         if proc.poll() is None:

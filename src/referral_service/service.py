@@ -8,7 +8,6 @@ metrics and the dashboard's static files outside the rate limit.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import tempfile
@@ -32,6 +31,7 @@ from .gateway.server import run
 from .gateway.settings import GatewaySettings, SettingsError, load_settings
 
 FACTORY = "referral_service.service:build"
+METRICS_ROLES = frozenset({"app_admin"})  # JWT roles that may read /metrics on the API port (the dashboard)
 STRICT_PATHS = ("/rpc/login", "/rpc/signup")
 
 
@@ -125,29 +125,71 @@ async def _ops_gauges(gateway: Any, ops: OpsSettings) -> dict | None:
 
 
 class ServiceRoutes:
-    """/live (the process answers), /ready (database reachable and schema cache loaded), /dashboard."""
+    """The operations routes, by socket.
 
-    def __init__(self, app: Any, holder: dict[str, Any], timeout: float) -> None:
+    Admin socket (``PGRST_ADMIN_SERVER_PORT``, loopback by default), as PostgREST's admin server: ``/live``
+    (the process answers), ``/ready`` (database reachable and schema cache loaded, else 503 with the reason),
+    ``/metrics``; anything else 404. API socket: ``/live`` only (for load balancers: no details),
+    ``/dashboard/``, and ``/metrics`` to a bearer token of a role in ``metrics_roles`` (the dashboard's
+    service panel); everything else, ``/ready`` included, is the API's."""
+
+    def __init__(self, app: Any, holder: dict[str, Any], timeout: float,
+                 metrics_roles: frozenset[str] = METRICS_ROLES) -> None:
         self.app = app
         self.holder = holder
         self.timeout = timeout
+        self.metrics_roles = metrics_roles
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        path = scope.get("path", "")
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        path, state = scope.get("path", ""), scope.setdefault("state", {})
+        if self._on_admin_socket(scope):
+            await self._admin(path, state, scope["method"] == "HEAD", send)
         elif path == "/live":
+            state["route"] = path
+            await _plain(send, 200, b"ok")
+        elif path == "/dashboard" or path.startswith("/dashboard/"):
+            state["route"] = "/dashboard"
+            await dashboard_app(scope, receive, send)
+        elif path == "/metrics" and "scrape" in state and self._may_read_metrics(scope):
+            state["route"] = path
+            await state["scrape"](send, scope["method"] == "HEAD")
+        else:
+            await self.app(scope, receive, send)
+
+    async def _admin(self, path: str, state: dict, head: bool, send: Any) -> None:
+        if path == "/live":
+            state["route"] = path
             await _plain(send, 200, b"ok")
         elif path == "/ready":
+            state["route"] = path
             problem = await self._not_ready()
             if problem:
                 await _plain(send, 503, problem.encode(), [(b"retry-after", b"5")])
             else:
                 await _plain(send, 200, b"ready")
-        elif path == "/dashboard" or path.startswith("/dashboard/"):
-            await dashboard_app(scope, receive, send)
+        elif path == "/metrics" and "scrape" in state:
+            state["route"] = path
+            await state["scrape"](send, head)
         else:
-            await self.app(scope, receive, send)
+            await _plain(send, 404, b"")
+
+    def _on_admin_socket(self, scope: dict) -> bool:
+        port = self.holder["gateway"].settings.admin_server_port
+        server = scope.get("server")
+        return port is not None and server is not None and server[1] == port
+
+    def _may_read_metrics(self, scope: dict) -> bool:
+        authorization = next((v for k, v in scope["headers"] if k == b"authorization"), None)
+        if authorization is None:
+            return False
+        try:
+            auth = self.holder["gateway"].auth.authenticate(authorization.decode("latin-1"))
+        except errors.ApiError:
+            return False
+        return auth.authed and auth.role in self.metrics_roles
 
     async def _not_ready(self) -> str | None:
         gateway = self.holder["gateway"]
@@ -173,11 +215,23 @@ async def _plain(send: Any, status: int, body: bytes, extra: list[tuple[bytes, b
 
 
 def serve(settings: GatewaySettings, workers: int) -> None:
-    """Run the service; several workers share metrics through a multiprocess folder."""
+    """Run the service; several workers share metrics through a multiprocess folder.
+
+    The admin server (/live, /ready, /metrics) is always on for the service: on PGRST_ADMIN_SERVER_PORT, or
+    the API port + 1 when unset, on PGRST_ADMIN_SERVER_HOST (127.0.0.1 unless set)."""
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="referral-metrics-")
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    run(settings, workers=workers, factory=FACTORY)
+    if settings.admin_server_port is None:
+        port = settings.server_port + 1 if settings.server_port else 0
+        settings = settings.model_copy(update={"admin_server_port": port})
+    print(f"referral-service: admin endpoints (/live /ready /metrics) on "
+          f"http://{settings.admin_server_host}:{settings.admin_server_port}", file=sys.stderr)
+    proxies = tuple(p.strip() for p in load_ops_settings().trusted_proxies.split(",") if p.strip())
+    try:
+        run(settings, workers=workers, factory=FACTORY, exempt_peers=proxies)
+    except SettingsError as exc:
+        print(f"referral-service: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def main() -> None:

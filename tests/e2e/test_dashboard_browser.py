@@ -127,13 +127,16 @@ def check_admin_session(page, url: str, email: str, password: str) -> None:
     assert "refresh-rollups" in text["jobs"] and "*/5 * * * *" in text["jobs"]
     assert "Cache hit ratio" in text["database"] and "%" in text["database"]
     assert "Requests / s" in text["service"]
-    if httpx.get(url + "/metrics", timeout=5).status_code == 200:
-        # the page scrapes again 3 s after the first refresh: then the rate is a number. Traffic in between,
-        # or the error ratio and p99 of an empty window are rightly "n/a".
-        with traffic(url):
-            page.wait_for_selector("#panel-service .tile-value >> text=/^\\d+\\.\\d\\d$/", timeout=10000)
-        tiles = page.inner_text("#panel-service .tiles")
-        assert "n/a" not in tiles and not tiles.startswith("0.00"), tiles
+    token = httpx.post(url + "/rpc/login", json={"email": email, "password": password}, timeout=10).json()
+    # the API port serves /metrics to an admin's token only (the page sends it); else it is the admin port's
+    assert httpx.get(url + "/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=5).status_code == 200
+    assert httpx.get(url + "/metrics", timeout=5).status_code == 404  # not to anyone else
+    # the page scrapes again 3 s after the first refresh: then the rate is a number. Traffic in between,
+    # or the error ratio and p99 of an empty window are rightly "n/a".
+    with traffic(url):
+        page.wait_for_selector("#panel-service .tile-value >> text=/^\\d+\\.\\d\\d$/", timeout=10000)
+    tiles = page.inner_text("#panel-service .tiles")
+    assert "n/a" not in tiles and not tiles.startswith("0.00"), tiles
     assert text["statements"].strip()
     # charts drawn: a line with real coordinates, and bars
     line = page.locator("#panel-events svg.line-chart path.line").first.get_attribute("d")

@@ -12,9 +12,12 @@ from tests.support import gateway_process
 
 
 def test_live_and_ready(app_gateway):
-    assert httpx.get(app_gateway.url + "/live").status_code == 200
-    ready = httpx.get(app_gateway.url + "/ready")
+    assert httpx.get(app_gateway.admin_url + "/live").status_code == 200
+    ready = httpx.get(app_gateway.admin_url + "/ready")
     assert ready.status_code == 200 and ready.text == "ready"
+    # the API port keeps /live for load balancers, and nothing of readiness
+    assert httpx.get(app_gateway.url + "/live").text == "ok"
+    assert httpx.get(app_gateway.url + "/ready").status_code == 404
 
 
 def test_request_id_is_echoed_or_made(app_gateway):
@@ -27,9 +30,9 @@ def test_request_id_is_echoed_or_made(app_gateway):
 def test_metrics_exposition(app_gateway):
     httpx.get(app_gateway.url + "/offers?limit=1")
     httpx.get(app_gateway.url + "/no_such_table")
-    text = httpx.get(app_gateway.url + "/metrics").text
-    assert 'referral_http_requests_total{method="GET",route="/offers",status="200"}' in text
-    assert 'route="other",status="404"' in text
+    text = httpx.get(app_gateway.admin_url + "/metrics").text
+    assert 'referral_http_requests_total{method="GET",route="/offers",status="2xx"}' in text
+    assert 'route="unmatched",status="4xx"' in text
     assert "referral_http_request_duration_seconds_bucket" in text
     assert 'referral_db_pool_connections{state="idle"}' in text
     assert "referral_db_up 1.0" in text

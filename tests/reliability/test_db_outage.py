@@ -56,7 +56,7 @@ def test_postgres_restart_under_load(fault, tmp_path):
             t_down = time.monotonic()
             fault.cluster.stop()
             time.sleep(OUTAGE)
-            ready = httpx.get(gw.url + "/ready", timeout=10)
+            ready = httpx.get(gw.admin_url + "/ready", timeout=10)
             assert ready.status_code == 503 and ready.headers["retry-after"]
             start_cluster(fault.cluster)
             t_up = time.monotonic()
@@ -64,7 +64,7 @@ def test_postgres_restart_under_load(fault, tmp_path):
             recovered_at = time.monotonic()
             time.sleep(2)
         _check_outage(load, t_down, t_up, recovered_at)
-        assert httpx.get(gw.url + "/ready", timeout=5).status_code == 200
+        assert httpx.get(gw.admin_url + "/ready", timeout=5).status_code == 200
 
 
 def test_pgbouncer_restart_under_load(fault, tmp_path):

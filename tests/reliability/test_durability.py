@@ -78,7 +78,7 @@ def test_acknowledged_writes_survive_kill9(fault, tmp_path):
             kill9_postmaster(fault.cluster)
             time.sleep(1)
             start_cluster(fault.cluster)
-            wait_for(lambda: httpx.get(gw.url + "/ready", timeout=5).status_code == 200, 30)
+            wait_for(lambda: httpx.get(gw.admin_url + "/ready", timeout=5).status_code == 200, 30)
             time.sleep(2)
         found = _ids(fault.app_url)
         missing = set(w.acked) - found

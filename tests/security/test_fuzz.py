@@ -82,4 +82,4 @@ def test_fuzz_openapi(secured, security_db, actor):
     assert not failures, "\n".join(failures[:20])
     if actor in MAY_CHANGE:
         assert changed <= MAY_CHANGE[actor], changed - MAY_CHANGE[actor]
-    assert httpx.get(gw.url + "/ready", timeout=10).status_code == 200
+    assert httpx.get(gw.admin_url + "/ready", timeout=10).status_code == 200

@@ -14,7 +14,8 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter("referral_http_requests", "HTTP requests", ["route", "method", "status"], registry=r)
+        self.requests = Counter("referral_http_requests", "HTTP requests by route, method and status class (2xx..5xx)",
+                                ["route", "method", "status"], registry=r)
         self.latency = Histogram("referral_http_request_duration_seconds", "Request duration",
                                  ["route", "method"], buckets=BUCKETS, registry=r)
         self.rate_limited = Counter("referral_rate_limited", "Requests refused with 429", ["limit"], registry=r)

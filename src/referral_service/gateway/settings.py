@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,6 +34,18 @@ class GatewaySettings(BaseSettings):
     # Gateway limits (not PostgREST settings): 413 / 414 beyond them; 0 turns one off.
     server_max_body_bytes: int = Field(1_048_576, ge=0)
     server_max_url_bytes: int = Field(8192, ge=0)
+    # The HTTP edge (not PostgREST settings; its warp server has similar fixed limits). 0 turns one off.
+    # Beyond them: 431 before the app runs (headers), the connection closed (slow headers, too many connections).
+    server_max_headers: int = Field(100, ge=0)  # header lines per request
+    server_max_header_bytes: int = Field(16384, ge=0)  # names + values of one request's headers
+    server_header_timeout: float = Field(10.0, ge=0)  # seconds from connection (or first byte) to full headers
+    server_keep_alive_timeout: float = Field(30.0, gt=0)  # idle seconds between requests (PostgREST: ~30)
+    server_max_connections: int = Field(1000, ge=0)  # open connections per worker process
+    server_max_client_connections: int = Field(64, ge=0)  # open connections per client address, per worker
+    # PostgREST's admin server (/live, /ready, /metrics). Unset: no admin server for the bare gateway;
+    # `referral-service serve` defaults it to server-port + 1. Its host defaults to loopback, not server-host.
+    admin_server_port: int | None = Field(None, ge=0, le=65535)
+    admin_server_host: str = "127.0.0.1"
 
     @field_validator("jwt_secret")
     @classmethod
@@ -42,10 +54,17 @@ class GatewaySettings(BaseSettings):
             raise ValueError("the JWT secret must be at least 32 characters long")
         return v
 
-    @field_validator("db_anon_role", "db_pre_request", "db_listen_uri", "jwt_aud", "server_cors_allowed_origins", mode="before")
+    @field_validator("db_anon_role", "db_pre_request", "db_listen_uri", "jwt_aud", "server_cors_allowed_origins",
+                     "admin_server_port", mode="before")
     @classmethod
     def _blank_is_none(cls, v: object) -> object:
         return None if isinstance(v, str) and not v.strip() else v
+
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> GatewaySettings:
+        if self.admin_server_port and self.admin_server_port == self.server_port:
+            raise ValueError("PGRST_ADMIN_SERVER_PORT cannot be the same as PGRST_SERVER_PORT")  # as PostgREST
+        return self
 
     @property
     def schemas(self) -> list[str]:
@@ -68,4 +87,4 @@ def load_settings(**overrides: object) -> GatewaySettings:
         msg = first["msg"].removeprefix("Value error, ")
         if first["type"] == "missing":
             msg = "is required"
-        raise SettingsError(f"{name}: {msg}") from None
+        raise SettingsError(f"{name}: {msg}" if first["loc"] else msg) from None

@@ -2,10 +2,17 @@
 
 Logged: method, path (without the query string, which may carry search terms or tokens), status,
 duration, role and request id. Never headers or bodies.
+
+Every logged string a client can influence is escaped first: C0 controls, DEL, C1 controls and the
+Unicode line separators become ``%XX``-style escapes (``\\n`` → ``%0A``) and unpaired surrogates
+``\\udXXX``. JSON would escape the controls anyway, but a reader that prints the decoded field
+(``jq -r .path``) must not see a forged line either, and orjson refuses surrogates outright.
+:class:`OneLineFormatter` does the same for the plain-text log (stderr): one record, one line.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -14,6 +21,27 @@ from typing import Any
 import structlog
 
 _VALID_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def _escape_char(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\u{code:04x}" if 0xD800 <= code <= 0xDFFF else "".join(
+        f"%{b:02X}" for b in match.group().encode())
+
+
+def escape(text: Any) -> Any:
+    """``text`` with control characters, line separators and surrogates made visible; non-strings as is."""
+    if not isinstance(text, str) or not _UNSAFE.search(text):
+        return text
+    return _UNSAFE.sub(_escape_char, text)
+
+
+class OneLineFormatter(logging.Formatter):
+    """A plain-text formatter whose records never span lines (tracebacks included: ``\\n`` → ``%0A``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return escape(super().format(record))
 
 
 class AccessLogMiddleware:
@@ -41,9 +69,9 @@ class AccessLogMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             self.log.info(
-                "request", method=scope["method"], path=scope["path"], status=status,
+                "request", method=escape(scope["method"]), path=escape(scope["path"]), status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                role=scope["state"].get("role"), request_id=request_id,
+                role=escape(scope["state"].get("role")), request_id=request_id,
             )
 
 

@@ -1,4 +1,15 @@
-"""Counts and times every request by route template, and serves GET /metrics (Prometheus text format)."""
+"""Counts and times every request with bounded labels, and offers the Prometheus scrape to the ops routes.
+
+Labels never come from the raw request: the route is what an inner layer resolved and wrote to
+``scope["state"]["route"]`` (the gateway: ``/``, ``/<relation>``, ``/rpc/<function>`` from its schema cache;
+the ops routes: their fixed paths), else ``unmatched``; the method is one of a fixed set or ``OTHER``; the
+status is its class (``2xx`` … ``5xx``). So the number of series is bounded by the schema, whatever
+clients send.
+
+Who may read ``/metrics`` is not decided here: for GET/HEAD on that path this middleware puts its
+``scrape`` coroutine in ``scope["state"]["scrape"]`` and lets the request go on; the ops router serves it
+(on the admin port, or to an admin on the API port) and labels it ``/metrics``, which is not counted.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +21,17 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from ..metrics import Metrics
 
+METHODS = frozenset({"GET", "HEAD", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"})
+UNMATCHED = "unmatched"
 
-def route_template(path: str, status: int) -> str:
-    """A bounded label: `/`, `/<relation>` or `/rpc/<function>` for paths that exist, else `other`."""
-    if status == 404:
-        return "other"
-    parts = path.strip("/").split("/")
-    if parts == [""]:
-        return "/"
-    if len(parts) == 1 or (len(parts) == 2 and parts[0] == "rpc"):
-        return "/" + "/".join(parts)
-    return "other"
+
+def method_label(method: str) -> str:
+    return method if method in METHODS else "OTHER"
+
+
+def status_label(status: int) -> str:
+    """``2xx`` … ``5xx``; anything outside 100–599 counts as a server error."""
+    return f"{status // 100}xx" if 100 <= status <= 599 else "5xx"
 
 
 class MetricsMiddleware:
@@ -35,9 +46,9 @@ class MetricsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        state = scope.setdefault("state", {})
         if scope["path"] == self.path and scope["method"] in ("GET", "HEAD"):
-            await self._scrape(send, scope["method"] == "HEAD")
-            return
+            state["scrape"] = self.scrape
         started = time.perf_counter()
         status = 500
 
@@ -50,12 +61,14 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, recording_send)
         finally:
-            route = route_template(scope["path"], status)
-            method = scope["method"]
-            self.metrics.requests.labels(route, method, str(status)).inc()
-            self.metrics.latency.labels(route, method).observe(time.perf_counter() - started)
+            route = state.get("route") or UNMATCHED
+            if route != self.path:  # scrapes are not traffic
+                method = method_label(scope["method"])
+                self.metrics.requests.labels(route, method, status_label(status)).inc()
+                self.metrics.latency.labels(route, method).observe(time.perf_counter() - started)
 
-    async def _scrape(self, send: Any, head: bool) -> None:
+    async def scrape(self, send: Any, head: bool = False) -> None:
+        """Send the exposition (Prometheus text format) as the response."""
         if self.before_scrape is not None:
             await self.before_scrape()
         body = self.metrics.exposition()
