@@ -177,3 +177,23 @@ def test_parallel_attempts_cannot_exceed_the_limit(app_db_url):
         conn.execute("delete from internal.login_failures where account_key = internal.pseudonym('login:' || %s)",
                      [email])
     assert sorted(statuses) == ["403"] * LIMIT + ["PGRST"] * (20 - LIMIT)
+
+
+def test_successful_logins_of_one_account_do_not_wait_for_each_other(app_db_url):
+    """Without failures there is no counter row, so a login holds no lock across its bcrypt and commit."""
+    email = f"parallel-ok-{time.time_ns()}@example.com"
+    with psycopg.connect(app_db_url, autocommit=True) as conn:
+        conn.execute("select internal.create_user(%s, %s)", [email, PASSWORD])
+    try:
+        with psycopg.connect(app_db_url) as first, psycopg.connect(app_db_url) as second:
+            act_as(first, "anonymous")
+            assert first.execute("select api.login(%s, %s)", [email, PASSWORD]).fetchone()[0].count(".") == 2
+            # `first` is still open; `second` must not queue behind it
+            second.execute("set lock_timeout = '1s'")
+            act_as(second, "anonymous")
+            assert second.execute("select api.login(%s, %s)", [email, PASSWORD]).fetchone()[0].count(".") == 2
+            first.rollback()
+            second.rollback()
+    finally:
+        with psycopg.connect(app_db_url, autocommit=True) as conn:
+            conn.execute("delete from internal.users where email = %s", [email])
