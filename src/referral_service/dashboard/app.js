@@ -1,5 +1,6 @@
 // The operations dashboard: one more client of the PostgREST-style API. Sign in with /rpc/login, then
-// every 15 s one POST /rpc/dashboard (all panels in one JSON document) and one GET /metrics.
+// every 15 s one POST /rpc/dashboard (all panels in one JSON document) and one GET /metrics (the API port
+// serves it to an admin token only; the admin port serves it to Prometheus).
 // The database refuses non-admins; the page only shows what it was given.
 
 import { barChart, lineChart } from "./charts.js";

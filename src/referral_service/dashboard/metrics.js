@@ -35,7 +35,7 @@ export function summarize(samples, at) {
     at,
     present: samples.some((s) => s.name === REQUESTS || s.name === BUCKETS),
     requests: sum((s) => s.name === REQUESTS),
-    errors: sum((s) => s.name === REQUESTS && String(s.labels.status || "").startsWith("5")),
+    errors: sum((s) => s.name === REQUESTS && String(s.labels.status || "").startsWith("5")),  // status class "5xx"
     limited: sum((s) => s.name === LIMITED),
     buckets,
   };
