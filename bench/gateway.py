@@ -25,7 +25,7 @@ class Gateway:
             "PGRST_DB_ANON_ROLE": "anonymous", "PGRST_DB_POOL": str(pool), "PGRST_SERVER_PORT": str(self.port),
             "PGRST_ADMIN_SERVER_PORT": self.admin.rsplit(":", 1)[1],
             # the bench is one client hammering the service: per-client limits would measure the limiter
-            "REFERRAL_RATE_LIMIT": "0", "REFERRAL_AUTH_RATE_LIMIT": "0",
+            "REFERRAL_RATE_LIMIT": "0", "REFERRAL_AUTH_RATE_LIMIT": "0", "REFERRAL_CLIENT_MAX_IN_FLIGHT": "0",
         }
         self.workers = workers
         self.proc: subprocess.Popen | None = None

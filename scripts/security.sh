@@ -20,7 +20,7 @@ if [ -z "${GATEWAY_URL:-}" ]; then
   PORT=$($VENV/python -c 'from referral_service.localdb import free_port; print(free_port())')
   # limits off for this gateway only: sqlmap sends thousands of requests, many to /rpc/login
   ADMIN_PORT=$($VENV/python -c 'from referral_service.localdb import free_port; print(free_port())')
-  REFERRAL_RATE_LIMIT=0 REFERRAL_AUTH_RATE_LIMIT=0 PGRST_ADMIN_SERVER_PORT=$ADMIN_PORT \
+  REFERRAL_RATE_LIMIT=0 REFERRAL_AUTH_RATE_LIMIT=0 REFERRAL_CLIENT_MAX_IN_FLIGHT=0 PGRST_ADMIN_SERVER_PORT=$ADMIN_PORT \
     $VENV/referral-service serve --port "$PORT" >"$OUT/gateway.log" 2>&1 &
   GW_PID=$!
   GATEWAY_URL="http://127.0.0.1:$PORT"

@@ -53,6 +53,7 @@ def start_gateway(workers: int) -> tuple[str, subprocess.Popen]:
     port = localdb.free_port()
     admin = localdb.free_port()  # the admin server (/ready, /metrics)
     env = {**os.environ, "REFERRAL_RATE_LIMIT": "0", "REFERRAL_AUTH_RATE_LIMIT": "0",
+           "REFERRAL_CLIENT_MAX_IN_FLIGHT": "0",
            "PGRST_ADMIN_SERVER_PORT": str(admin)}
     log = tempfile.NamedTemporaryFile(prefix="soak-gateway-", suffix=".log", delete=False)
     proc = subprocess.Popen([sys.executable, "-m", "referral_service.cli", "serve", "--port", str(port),
@@ -99,7 +100,9 @@ class Soak:
                 t0 = time.perf_counter()
                 try:
                     r = self.one(c, name)
-                    bad = None if r.status_code < 300 else f"{name} {r.status_code} {r.text[:120]}"
+                    # one soak client is one visitor: past 60 events a minute log_event answers 429, by design
+                    expected = r.status_code < 300 or (name == "log_view" and r.status_code == 429)
+                    bad = None if expected else f"{name} {r.status_code} {r.text[:120]}"
                 except httpx.HTTPError as exc:
                     bad = f"{name} {type(exc).__name__}"
                 took = time.perf_counter() - t0

@@ -26,13 +26,12 @@ from .gateway.metrics import Metrics
 from .gateway.middleware.accesslog import AccessLogMiddleware
 from .gateway.middleware.metrics import MetricsMiddleware
 from .gateway.middleware.ratelimit import RateLimitMiddleware
-from .gateway.ratelimit import Rate, SharedLimiter
+from .gateway.ratelimit import Rate, SharedLimiter, runtime_dir
 from .gateway.server import run
 from .gateway.settings import GatewaySettings, SettingsError, load_settings
 
 FACTORY = "referral_service.service:build"
 METRICS_ROLES = frozenset({"app_admin"})  # JWT roles that may read /metrics on the API port (the dashboard)
-STRICT_PATHS = ("/rpc/login", "/rpc/signup")
 
 
 class OpsSettings(BaseSettings):
@@ -41,9 +40,11 @@ class OpsSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REFERRAL_", extra="ignore")
 
     rate_limit: str = "600/60"  # per client: requests/seconds; "0" turns it off
-    auth_rate_limit: str = "10/60"  # per client on /rpc/login and /rpc/signup
+    auth_rate_limit: str = "10/60"  # per client address and target on the functions below
+    auth_rate_limit_targets: str = "api.login,api.signup"  # schema-qualified functions (or relations)
+    client_max_in_flight: int = Field(4, ge=0)  # requests of one client at once, per worker; 0 = no cap
     trusted_proxies: str = ""  # comma-separated addresses/CIDRs whose X-Forwarded-For is believed
-    ratelimit_file: str | None = None  # shared by the workers of one gateway; default per port
+    ratelimit_file: str | None = None  # shared by the workers of one gateway; default: private folder, per port
     ops_metrics: bool = True  # export internal.ops_metrics() (cron failures, backups) on /metrics
     ready_timeout: float = Field(2.0, gt=0)
 
@@ -78,8 +79,8 @@ def build(settings: GatewaySettings | None = None) -> Any:
     general, strict = Rate.parse(ops.rate_limit), Rate.parse(ops.auth_rate_limit)
     configure_logging()
     metrics = Metrics()
-    shm = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
-    limiter = SharedLimiter(Path(ops.ratelimit_file or shm / f"referral-ratelimit-{settings.server_port}"))
+    table = Path(ops.ratelimit_file) if ops.ratelimit_file else runtime_dir() / f"ratelimit-{settings.server_port}"
+    limiter = SharedLimiter(table)
     holder: dict[str, Any] = {}  # the core gateway, known once create_app has built it
 
     def identify(authorization: str) -> str | None:
@@ -103,13 +104,19 @@ def build(settings: GatewaySettings | None = None) -> Any:
             lambda a: ServiceRoutes(a, holder, ops.ready_timeout),
         ],
         inner=[
-            lambda a: RateLimitMiddleware(a, limiter, general, strict, STRICT_PATHS, ops.trusted_proxies.split(","),
-                                          identify, lambda name: metrics.rate_limited.labels(name).inc()),
+            lambda a: RateLimitMiddleware(
+                a, limiter, general, strict, _names(ops.auth_rate_limit_targets), ops.trusted_proxies.split(","),
+                identify, lambda scope: holder["gateway"].resolve(scope), ops.client_max_in_flight,
+                lambda name: metrics.rate_limited.labels(name).inc()),
         ],
     )
     holder["gateway"] = app.gateway
     app.gateway.on_reload = metrics.schema_reloads.inc
     return app
+
+
+def _names(text: str) -> list[str]:
+    return [n.strip() for n in text.split(",") if n.strip()]
 
 
 async def _ops_gauges(gateway: Any, ops: OpsSettings) -> dict | None:

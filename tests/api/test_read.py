@@ -141,6 +141,21 @@ def test_planned_and_estimated_counts(http):
     assert r.headers["content-range"] == "0-4/5"
 
 
+def test_counts_on_rls_tables_are_exact_whatever_was_asked(as_user, sql):
+    """A planner estimate would count rows the policy hides (other owners' secrets); only exact is honest."""
+    sql("insert into test.secrets select 1000 + g, 'mallory', 'x' from generate_series(1, 300) g "
+        "on conflict do nothing")
+    sql("analyze test.secrets")
+    try:
+        for asked in ("planned", "estimated"):
+            r = as_user.get("/secrets?select=id&owner=eq.mallory", headers={"Prefer": f"count={asked}"})
+            assert r.status_code == 200 and r.json() == []
+            assert r.headers["content-range"] == "*/0"
+            assert r.headers["preference-applied"] == "count=exact"
+    finally:
+        sql("delete from test.secrets where id > 1000")
+
+
 def test_max_rows_caps_reads(http, sql):
     sql("insert into test.logs select 'bulk', g from generate_series(1, 150) g")
     try:

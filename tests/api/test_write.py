@@ -208,3 +208,19 @@ def test_embed_in_representation(as_user, sql):
         assert r.json() == [{"stars": 2, "books": {"title": "Solaris"}}]
     finally:
         sql("delete from test.reviews where stars = 2")
+
+
+@pytest.mark.parametrize("query", ["limit=1", "limit=1&order=id", "offset=1", "limit=0&offset=0"])
+@pytest.mark.parametrize("method", ["PATCH", "DELETE"])
+def test_limit_on_patch_and_delete_is_refused_not_ignored(as_user, sql, method, query):
+    """PostgREST v13 ignores `limit` here; a client written for limited updates would change every row."""
+    sql("insert into test.logs select 'limited', g from generate_series(1, 3) g")
+    try:
+        r = as_user.request(method, f"/logs?msg=eq.limited&{query}", json={"at": 0} if method == "PATCH" else None)
+        assert r.status_code == 400
+        assert r.json()["code"] == "PGRST114"
+        assert r.json()["message"] == f"limit/offset querystring parameters are not allowed for {method}"
+        assert "max-affected" in r.json()["hint"]
+        assert sql("select count(*), sum(at) from test.logs where msg = 'limited'")[0] == (3, 6)
+    finally:
+        sql("delete from test.logs where msg = 'limited'")

@@ -7,12 +7,14 @@ the API one level above itself (``/dashboard/`` → ``/rpc/...``, ``/metrics``).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).parent
 TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
          ".css": "text/css; charset=utf-8"}
+_PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
 FILES = ("index.html", "app.js", "charts.js", "metrics.js", "style.css")
 
 # Everything the page loads is its own: no inline code, no third-party origin, no framing.
@@ -44,9 +46,10 @@ class DashboardApp:
         if name in self.files:
             content_type, body = self.files[name]
             return 200, [(b"content-type", content_type), *SECURITY_HEADERS], body
-        if not path.endswith("/") and "." not in name:
+        if not path.endswith("/") and _PLAIN_SEGMENT.fullmatch(name):
             # `/dashboard` → `/dashboard/`, so that the page's relative URLs resolve inside the mount;
-            # a relative Location needs no knowledge of the prefix
+            # a relative Location needs no knowledge of the prefix. Only letters, digits, `-` and `_`: a
+            # backslash, slash, colon or percent sign could turn the Location into another origin.
             return _plain(308, "", [(b"location", (name + "/").encode())])
         return _plain(404, "not found")
 

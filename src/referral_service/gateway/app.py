@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from . import errors, execute, openapi, plan as planner, request, response, schema
+from . import anonymous, errors, execute, openapi, plan as planner, request, response, schema, target
 from .auth import Authenticator
 from .health import DbHealth, reports_connection_loss, tracked_connection_class
 from .middleware.cors import CORSMiddleware
@@ -123,11 +123,21 @@ class Gateway:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
 
+    def resolve(self, scope: dict) -> target.Target | None:
+        """The schema object this request addresses (None when unknown), remembered in the scope's state for
+        the middleware around the gateway (rate limits, metrics labels)."""
+        state = scope.setdefault("state", {})
+        if "target" not in state:
+            state["target"] = found = target.resolve(scope, self.schemas, self.cache)
+            state["route"] = found.label if found else None
+        return state["target"]
+
     async def handle(self, scope: dict, receive: Any) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         method = scope["method"]
+        self.resolve(scope)
         body = await _read_body(receive) if method in ("POST", "PATCH", "PUT") else b""
-        req = request.build(method, scope["path"], scope["query_string"].decode("latin-1"), scope["headers"],
-                            body, self.schemas)
+        req = request.build(method, target.request_path(scope), scope["query_string"].decode("latin-1"),
+                            scope["headers"], body, self.schemas)
         cache = self.cache
         if cache is None:
             raise errors.schema_cache_not_ready()
@@ -142,6 +152,8 @@ class Gateway:
             return 200, [(b"content-type", b"application/openapi+json; charset=utf-8")], doc
         if auth.role not in cache.roles or not cache.roles[auth.role]:
             raise errors.role_refused(auth.role, auth.role in cache.roles)
+        if not auth.authed:
+            anonymous.check(req, self.settings.server_anon_max_value_length, self.settings.server_anon_max_body_bytes)
         plan = planner.plan(req, cache, self.settings.db_max_rows)
         decide = response.needs_decision(plan)
         search_path = ", ".join(f'"{s}"' for s in [req.schema, self.settings.db_extra_search_path] if s)
@@ -150,7 +162,8 @@ class Gateway:
             raise self.health.error()
         try:
             res, planned, pending = await execute.run(self.pool, plan, auth, search_path, self.pre_request, decide,
-                                                      cache.role_settings.get(auth.role, ()))
+                                                      cache.role_settings.get(auth.role, ()),
+                                                      _client_address(scope))
         except errors.ApiError as err:
             if err.code == "PGRST003" and self.health.down:
                 raise self.health.error() from None  # waited for a pool that lost its database meanwhile
@@ -179,6 +192,14 @@ class Gateway:
                 await self.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _client_address(scope: dict) -> str:
+    """The client as the rate limiter resolved it (trusted proxies honoured), else the direct peer."""
+    address = scope["state"].get("client_address")
+    if address is None:
+        address = (scope.get("client") or ("",))[0]
+    return address
 
 
 async def _read_body(receive: Any) -> bytes:

@@ -103,6 +103,14 @@ def put_limit() -> ApiError:
     return ApiError(400, "PGRST114", "limit/offset querystring parameters are not allowed for PUT")
 
 
+def limited_mutation(method: str) -> ApiError:
+    """PostgREST v13 dropped limited PATCH/DELETE and ignores ``limit``; refusing it means a client written
+    for older versions never updates or deletes every matching row by surprise."""
+    return ApiError(400, "PGRST114", f"limit/offset querystring parameters are not allowed for {method}", None,
+                    "Use the header 'Prefer: max-affected=<n>, handling=strict' to bound the rows changed, "
+                    "and filters that match exactly the rows to change.")
+
+
 def put_mismatch() -> ApiError:
     return ApiError(400, "PGRST115", "Payload values do not match URL in primary key column(s)")
 
@@ -152,6 +160,17 @@ def payload_too_large(limit: int) -> ApiError:
     # Gateway limits (no PostgREST equivalent: it leaves them to a proxy), hence the gateway's X range.
     return ApiError(413, "PGRSTX13", "Request body too large", f"The limit is {limit} bytes",
                     "Send fewer rows per request, or raise PGRST_SERVER_MAX_BODY_BYTES")
+
+
+def anonymous_value_too_long(limit: int) -> ApiError:
+    return ApiError(400, "22001", "value too long for an anonymous request",
+                    f"Anonymous requests may send at most {limit} characters per value",
+                    "Send a shorter value, or sign in")
+
+
+def anonymous_body_too_large(limit: int) -> ApiError:
+    return ApiError(413, "PGRSTX13", "Request body too large", f"The limit for anonymous requests is {limit} bytes",
+                    "Send a smaller body, or sign in")
 
 
 def uri_too_long(limit: int) -> ApiError:
@@ -217,6 +236,15 @@ def schema_cache_not_ready() -> ApiError:
 
 
 # --- connection and auth (PGRST0xx, PGRST3xx) ---------------------------------------------------------
+
+
+def nul_in_value() -> ApiError:
+    """What PostgreSQL answers for a NUL in text input (PostgREST passes it on as a 400)."""
+    return ApiError(400, "22021", 'invalid byte sequence for encoding "UTF8": 0x00')
+
+
+def internal() -> ApiError:
+    return ApiError(500, "PGRSTX00", "Internal server error")
 
 
 def connection_error(message: str) -> ApiError:

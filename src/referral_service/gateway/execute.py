@@ -11,6 +11,7 @@ set_config statement. Only when the outcome decides between COMMIT and ROLLBACK 
 from __future__ import annotations
 
 import functools
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,13 +25,15 @@ from .auth import Auth
 from .plan import Plan
 from .query import count_query, ident, main_statement
 
+log = logging.getLogger("referral_service.gateway")
+
 _SET_CONFIG = (
     "select set_config('search_path', $1, true), set_config('role', $2, true), "
     "set_config('request.jwt.claims', $3, true), set_config('request.method', $4, true), "
     "set_config('request.path', $5, true), set_config('request.headers', $6, true), "
-    "set_config('request.cookies', $7, true)"
+    "set_config('request.cookies', $7, true), set_config('request.client_address', $8, true)"
 )
-_SET_CONFIG_TZ = _SET_CONFIG + ", set_config('timezone', $8, true)"
+_SET_CONFIG_TZ = _SET_CONFIG + ", set_config('timezone', $9, true)"
 
 
 @functools.lru_cache(maxsize=64)
@@ -58,16 +61,18 @@ def pre_request_sql(name: str | None) -> str | None:
 
 async def run(
     pool: AsyncConnectionPool, plan: Plan, auth: Auth, search_path: str, pre_request: str | None,
-    must_decide: bool, role_settings: tuple[tuple[str, str], ...] = (),
+    must_decide: bool, role_settings: tuple[tuple[str, str], ...] = (), client_address: str = "",
 ) -> tuple[Result, int | None, Pending | None]:
     """Run the plan; returns the result, a planned count (when asked) and, with ``must_decide``, the open
     transaction the caller must end with ``Pending.end``. ``role_settings`` (e.g. statement_timeout) are
-    applied for this transaction, as PostgREST does for the impersonated role."""
+    applied for this transaction, as PostgREST does for the impersonated role. ``client_address`` (the
+    client as the rate limiter identified it, trusted proxies honoured) goes into ``request.client_address``,
+    an addition of ours to PostgREST's request GUCs, for SQL that must tell visitors apart."""
     req = plan.req
     sql, params = main_statement(plan)
     gucs: list[str | None] = [
         search_path, auth.role, auth.claims_json, req.method, req.path,
-        orjson.dumps(req.headers).decode(), orjson.dumps(req.cookies).decode(),
+        orjson.dumps(req.headers).decode(), orjson.dumps(req.cookies).decode(), client_address,
     ]
     set_config = _SET_CONFIG
     if req.prefer.timezone:
@@ -80,6 +85,7 @@ async def run(
     if plan.read_only:
         set_config += ", set_config('transaction_read_only', 'on', true)"
     planned = plan.count in ("planned", "estimated") and plan.mutation is None and plan.call is None
+    _refuse_nul(gucs, params)  # before a connection is taken: nothing of this request may run
     try:
         conn = await pool.getconn()
     except PoolTimeout:
@@ -111,15 +117,8 @@ async def run(
                     doc = ex[0] if ex else None
                     doc = orjson.loads(doc) if isinstance(doc, str) else doc
                     plan_rows = int(doc[0]["Plan"]["Plan Rows"]) if doc else None
-        except psycopg.errors.OperationalError as exc:
-            # no SQLSTATE: the connection (or the pipeline on it) died, not the statement
-            if conn.closed or conn.broken or exc.sqlstate is None:
-                raise errors.connection_error(str(exc)) from None
-            raise errors.from_pg(exc, auth.authed) from None
         except psycopg.Error as exc:
-            if exc.sqlstate is None:
-                raise errors.connection_error(str(exc)) from None
-            raise errors.from_pg(exc, auth.authed) from None
+            raise _classify(exc, conn, auth.authed) from None
         assert row is not None
         result = Result(row[0], row[1], row[2] or "", row[3], row[4], row[5])
         ok = True
@@ -127,6 +126,28 @@ async def run(
     finally:
         if not ok or not must_decide:
             await _release(pool, conn, rollback=not ok)
+
+
+def _refuse_nul(*groups: list) -> None:
+    """PostgreSQL text cannot hold NUL. psycopg refuses such a value client-side, after the statements
+    queued before it were sent; refuse the request first, with the error PostgreSQL gives (PostgREST's 400)."""
+    for values in groups:
+        for v in values:
+            if isinstance(v, str) and "\x00" in v:
+                raise errors.nul_in_value()
+
+
+def _classify(exc: psycopg.Error, conn: Any, authed: bool) -> errors.ApiError:
+    """Only a lost connection is a database outage (503, and the health flag goes down); anything the
+    statement or its values caused is that request's own error."""
+    if conn.closed or conn.broken:
+        return errors.connection_error(str(exc))
+    if exc.sqlstate is not None:
+        return errors.from_pg(exc, authed)
+    if isinstance(exc, psycopg.DataError):  # a value psycopg cannot send (e.g. NUL): the client's mistake
+        return errors.nul_in_value()
+    log.error("driver error without SQLSTATE on a healthy connection: %s", exc)
+    return errors.internal()  # the gateway's own bug: logged, never an outage
 
 
 class Pending:

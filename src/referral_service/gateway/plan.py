@@ -238,8 +238,18 @@ def plan(req: ApiRequest, cache: SchemaCache, max_rows: int | None) -> Plan:
         node = _node(cache, req, table, table.name, req.select, (), _Aliases(), max_rows)
         _check_embed_paths(req, node)
         lo = _apply_range(req, node, max_rows)
-        return Plan(req, node, True, offset=lo, count=req.prefer.count)
+        return Plan(req, node, True, offset=lo, count=_count_kind(req.prefer.count, table))
+    if req.method in ("PATCH", "DELETE") and (() in req.limits or () in req.offsets):
+        raise errors.limited_mutation(req.method)
     return _plan_mutation(req, cache, table)
+
+
+def _count_kind(asked: str | None, table: Table) -> str | None:
+    """Planner estimates include rows RLS hides from the caller (probing filter values would reveal them):
+    on such relations every count is exact. docs/security.md explains the choice."""
+    if asked in ("planned", "estimated") and table.row_filtered:
+        return "exact"
+    return asked
 
 
 def _payload(req: ApiRequest) -> tuple[str, object]:

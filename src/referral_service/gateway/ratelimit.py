@@ -2,8 +2,9 @@
 
 Each client key holds one number, its "theoretical arrival time" (TAT). A request is allowed when the
 new TAT lies at most one period ahead of now; that permits `limit` requests per `period`, as a burst or
-spread out, and refills continuously. The table lives in a file on /dev/shm that all workers map; an
-exclusive `flock` around each check makes the read-modify-write atomic across processes.
+spread out, and refills continuously. The table lives in a file that all workers map, in a folder only this
+OS user can enter (``runtime_dir``); an exclusive `flock` around each check makes the read-modify-write atomic
+across processes. The file is opened without following links, so nobody can point it at another file.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import hashlib
 import math
 import mmap
 import os
+import stat
 import struct
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +24,28 @@ from pathlib import Path
 SLOTS = 1 << 16  # distinct live clients tracked at once; older entries are evicted first
 PROBES = 16
 _SLOT = struct.Struct("<Qd")  # key hash (0 = empty), TAT (seconds, CLOCK_REALTIME)
+
+
+class RuntimeStateError(Exception):
+    """The folder or file for runtime state is not private to this user; the message says what to do."""
+
+
+def runtime_dir() -> Path:
+    """This user's private folder for runtime state: under ``$XDG_RUNTIME_DIR`` (systemd's per-user tmpfs)
+    when set, else ``referral-service-<uid>`` on /dev/shm (memory-backed), created 0700 and checked."""
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    shm = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
+    folder = Path(xdg) / "referral-service" if xdg else shm / f"referral-service-{os.getuid()}"
+    try:
+        os.mkdir(folder, 0o700)
+    except FileExistsError:
+        pass
+    info = os.lstat(folder)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise RuntimeStateError(
+            f"{folder} is not a private folder of this user (a link, another owner, or open to others): "
+            "remove it, or set REFERRAL_RATELIMIT_FILE to a file in a folder only this user can write")
+    return folder
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +83,15 @@ class SharedLimiter:
 
     def __init__(self, path: Path) -> None:
         size = SLOTS * _SLOT.size
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        if os.fstat(self._fd).st_size < size:
+        try:
+            self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except OSError as exc:  # ELOOP: the name is a symbolic link
+            raise RuntimeStateError(f"cannot open the rate-limit table {path}: {exc.strerror}") from None
+        info = os.fstat(self._fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid() or info.st_nlink != 1:
+            os.close(self._fd)
+            raise RuntimeStateError(f"the rate-limit table {path} is not a private file of this user: remove it")
+        if info.st_size < size:
             os.ftruncate(self._fd, size)
         self._map = mmap.mmap(self._fd, size)
 

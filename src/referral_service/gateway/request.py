@@ -61,6 +61,7 @@ class ApiRequest:
     headers: dict[str, str] = field(default_factory=dict)
     cookies: dict[str, str] = field(default_factory=dict)
     query_sorted: str = ""
+    longest_value: int = 0  # characters of the longest query-string value (anonymous callers are capped)
 
 
 def parse_prefer(values: list[str]) -> Preferences:
@@ -175,6 +176,7 @@ def parse_query(req: ApiRequest, query: str) -> None:
     """Fill the query-string parts of ``req``."""
     pairs = parse_qsl(query, keep_blank_values=True)
     req.query_sorted = "&".join(f"{k}={v}" for k, v in sorted(pairs))  # for Content-Location
+    req.longest_value = max((len(v) for _, v in pairs), default=0)
     for key, value in pairs:
         path, last = _split_key(key)
         if key == "select":

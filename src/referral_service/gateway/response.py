@@ -66,8 +66,8 @@ def _preference_applied(plan: Plan) -> bytes | None:
         out.append(f"missing={p.missing}")
     if p.ret and (plan.mutation is not None):
         out.append(f"return={p.ret}")
-    if p.count:
-        out.append(f"count={p.count}")
+    if plan.count:
+        out.append(f"count={plan.count}")  # exact where an estimate would count rows RLS hides
     if p.handling:
         out.append(f"handling={p.handling}")
     if p.timezone:

@@ -41,6 +41,9 @@ class Table:
     updatable: bool = True
     deletable: bool = True
     description: str | None = None
+    # Row-level security may hide rows from the caller: a table with RLS enabled, or any view (its base
+    # tables may have it). Planner estimates of such a relation count hidden rows too.
+    row_filtered: bool = False
 
 
 @dataclass(slots=True)
@@ -112,7 +115,8 @@ select n.nspname, c.relname, c.relkind, obj_description(c.oid, 'pg_class'),
        c.relkind in ('r', 'p') or (pg_relation_is_updatable(c.oid, true) & 16) = 16,
        coalesce((select array_agg(a.attname order by array_position(k.conkey, a.attnum))
                  from pg_constraint k join pg_attribute a on a.attrelid = k.conrelid and a.attnum = any(k.conkey)
-                 where k.conrelid = c.oid and k.contype = 'p'), '{}')
+                 where k.conrelid = c.oid and k.contype = 'p'), '{}'),
+       c.relrowsecurity or c.relkind = 'v'
 from pg_class c join pg_namespace n on n.oid = c.relnamespace
 where n.nspname = any(%s) and c.relkind in ('r', 'v', 'm', 'f', 'p') and not c.relispartition
 """
@@ -218,8 +222,8 @@ async def load(conn: Any, schemas: list[str]) -> SchemaCache:
         await cur.execute(_SCHEMAS, [schemas])
         cache.descriptions = {r[0]: r[1] for r in await cur.fetchall()}
         await cur.execute(_TABLES, [schemas])
-        for s, n, kind, comment, ins, upd, dele, pk in await cur.fetchall():
-            cache.tables[(s, n)] = Table(s, n, kind, {}, tuple(pk), ins, upd, dele, comment)
+        for s, n, kind, comment, ins, upd, dele, pk, row_filtered in await cur.fetchall():
+            cache.tables[(s, n)] = Table(s, n, kind, {}, tuple(pk), ins, upd, dele, comment, row_filtered)
         await cur.execute(_COLUMNS, [schemas])
         for s, t, name, typ, nullable, default, comment, jsonish in await cur.fetchall():
             cache.tables[(s, t)].columns[name] = Column(name, typ, nullable, default, comment, jsonish)

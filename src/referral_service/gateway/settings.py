@@ -34,6 +34,10 @@ class GatewaySettings(BaseSettings):
     # Gateway limits (not PostgREST settings): 413 / 414 beyond them; 0 turns one off.
     server_max_body_bytes: int = Field(1_048_576, ge=0)
     server_max_url_bytes: int = Field(8192, ge=0)
+    # For the anonymous role only: some functions run uninterruptibly on their input (the text search
+    # parser ignores statement_timeout), so bound what an anonymous caller can hand them. 400 beyond.
+    server_anon_max_value_length: int = Field(1000, ge=0)  # characters per query value / top-level RPC arg
+    server_anon_max_body_bytes: int = Field(65536, ge=0)
     # The HTTP edge (not PostgREST settings; its warp server has similar fixed limits). 0 turns one off.
     # Beyond them: 431 before the app runs (headers), the connection closed (slow headers, too many connections).
     server_max_headers: int = Field(100, ge=0)  # header lines per request

@@ -11,7 +11,7 @@ from typing import Any
 from .. import errors
 
 log = logging.getLogger("referral_service.gateway")
-_INTERNAL = errors.ApiError(500, "PGRSTX00", "Internal server error")
+_INTERNAL = errors.internal()
 
 
 class ErrorMiddleware:
