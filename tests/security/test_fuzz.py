@@ -22,7 +22,7 @@ from tests.security.conftest import auth
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))  # per operation and actor; ~1 minute for all three
 # What each actor may change: anonymous signs up and logs offer views; a user logs events too; a failed
-# login of either is counted per account (migrations/020_account_abuse.sql).
+# login of either is counted per account (migrations/014_account_abuse.sql).
 MAY_CHANGE = {"anon": {"internal.users", "api.analytics_events", "internal.login_failures"},
               "user": {"internal.users", "api.analytics_events", "internal.login_failures"}}
 SERVER_ERRORS = collections.Counter()

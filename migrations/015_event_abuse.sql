@@ -4,7 +4,7 @@
 --
 -- Visitor: the JWT subject when signed in, else the client address (request.client_address, set by the
 -- gateway after trusted-proxy resolution; may be missing) with the User-Agent. Either is stored only as
--- internal.pseudonym(...), a keyed hash (020_account_abuse.sql): no address is stored.
+-- internal.pseudonym(...), a keyed hash (014_account_abuse.sql): no address is stored.
 
 alter table api.analytics_events add column visitor bytea;
 comment on column api.analytics_events.visitor is
