@@ -16,10 +16,6 @@ many connections one address holds. This subclass adds them (settings in :mod:`.
   connections over them, so one address gets up to N × the cap. Trusted proxies (the service passes
   ``REFERRAL_TRUSTED_PROXIES``) have no per-client cap: behind one, every client shares its address.
 
-* **valid responses**: a response header value with a control byte (a decoded ``%0A`` echoed in
-  ``Content-Location``, a ``response.headers`` GUC) makes uvicorn drop the whole response; here such bytes
-  are percent-encoded instead, so the client always gets its answer and no header can be split.
-
 Refusals are answered in PostgREST's error shape (``{"code","details","hint","message"}``, compact,
 key-sorted) with ``Connection: close``; malformed HTTP (httptools refuses it) too, instead of uvicorn's text.
 """
@@ -28,13 +24,12 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import httptools
-from uvicorn.protocols.http.httptools_impl import HEADER_VALUE_RE, STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from . import errors
 
@@ -91,19 +86,6 @@ def malformed() -> errors.ApiError:
     return errors.ApiError(400, "PGRSTX40", "Malformed HTTP request", None, None)
 
 
-def _percent(match: re.Match) -> bytes:
-    return b"%%%02X" % match.group()[0]
-
-
-async def _never_drop(send: Any, message: dict) -> None:
-    """``send`` with control bytes in response header values percent-encoded (uvicorn would refuse them)."""
-    if message["type"] == "http.response.start":
-        headers = message.get("headers") or ()
-        if any(HEADER_VALUE_RE.search(value) for _, value in headers):
-            message = {**message, "headers": [(n, HEADER_VALUE_RE.sub(_percent, v)) for n, v in headers]}
-    await send(message)
-
-
 _open_by_client: dict[str, int] = {}  # peer address → open connections, in this worker process
 _refused = {"count": 0, "logged": 0.0}
 
@@ -116,9 +98,8 @@ class EdgeProtocol(HttpToolsProtocol):
         self.limits: EdgeLimits = getattr(config, "edge_limits", None) or EdgeLimits()
         self._deadline: Any = None  # TimerHandle of the header deadline
         self._in_head = True  # between a request's first byte (or the connection's start) and its headers' end
-        self._head_bytes = 0
-        self._header_count = 0
-        self._header_bytes = 0
+        self._head_started = 0.0  # loop time the current request (or the connection) began
+        self._head_bytes = 0  # bytes received since then (an upper bound of its request line and headers)
         self._refusal: errors.ApiError | None = None
         self._peer: str | None = None  # counted in _open_by_client
 
@@ -138,6 +119,7 @@ class EdgeProtocol(HttpToolsProtocol):
                 return
             _open_by_client[peer] = count + 1
             self._peer = peer
+        self._head_started = self.loop.time()
         self._arm_deadline()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -161,10 +143,13 @@ class EdgeProtocol(HttpToolsProtocol):
         self.transport.abort()
 
     # --- the header deadline -----------------------------------------------------------------------
+    # Armed at connection start; afterwards only when a request's headers do not arrive in the chunk that
+    # begins it (the common case needs no timer at all), at the time that chunk arrived.
 
     def _arm_deadline(self) -> None:
         if self.limits.header_timeout and self._deadline is None and not self.transport.is_closing():
-            self._deadline = self.loop.call_later(self.limits.header_timeout, self._deadline_passed)
+            self._deadline = self.loop.call_at(self._head_started + self.limits.header_timeout,
+                                               self._deadline_passed)
 
     def _disarm_deadline(self) -> None:
         if self._deadline is not None:
@@ -176,26 +161,25 @@ class EdgeProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         if self.cycle is not None and not self.cycle.response_complete:
-            self._arm_deadline()  # a pipelined request waits for ours: the server is the slow one
+            self._head_started = self.loop.time()  # a pipelined request waits for ours: we are the slow one
+            self._arm_deadline()
             return
         if self._head_bytes:
             self._send_error(header_timeout(self.limits))
         else:
             self.transport.close()
 
-    def _idle(self) -> bool:
-        return self.cycle is None or self.cycle.response_complete
-
     # --- parsing -----------------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
-        if self._refusal is not None or self.transport.is_closing():
-            return
-        if self._idle():  # the first byte after a response (even a bare CRLF) starts the deadline
-            self._in_head = True
-            self._arm_deadline()
-        was_in_head = self._in_head
-        if was_in_head:
+        if self._refusal is not None:
+            return  # refused: drop what still arrives
+        cycle = self.cycle
+        if not self._in_head and (cycle is None or cycle.response_complete or not cycle.more_body):
+            # bytes after a complete request begin the next one (even bare CRLFs, which the parser skips):
+            # they start its clock and count against its caps, also while the previous one is being answered
+            self._in_head, self._head_bytes, self._head_started = True, 0, self.loop.time()
+        if self._in_head:
             self._head_bytes += len(data)
         self._unset_keepalive_if_required()
         try:
@@ -206,47 +190,26 @@ class EdgeProtocol(HttpToolsProtocol):
         except httptools.HttpParserError:
             self._send_error(self._refusal or malformed())
             return
-        if self._in_head:
-            if not was_in_head:
-                self._head_bytes += len(data)  # the next request began inside this chunk
+        if self._in_head:  # the headers are not complete yet
             cap = self.limits.max_head_bytes
             if cap and self._head_bytes > cap:
-                too_long_url = self.limits.max_url_bytes and len(self.url or b"") > self.limits.max_url_bytes
+                too_long_url = self.limits.max_url_bytes and len(getattr(self, "url", b"")) > self.limits.max_url_bytes
                 self._send_error(errors.uri_too_long(self.limits.max_url_bytes) if too_long_url
                                  else headers_too_large(self.limits))
-
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._in_head = True
-        self._header_count = self._header_bytes = 0
-        if self._idle():
-            self._arm_deadline()
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        lim = self.limits
-        self._header_count += 1
-        self._header_bytes += len(name) + len(value)
-        if (lim.max_headers and self._header_count > lim.max_headers) or \
-                (lim.max_header_bytes and self._header_bytes > lim.max_header_bytes):
-            self._refusal = headers_too_large(lim)
-            raise _Refused  # stops the parser; data_received answers
-        super().on_header(name, value)
+            else:
+                self._arm_deadline()
 
     def on_headers_complete(self) -> None:
         self._in_head = False
-        self._head_bytes = 0
-        self._disarm_deadline()
-        previous = self.cycle
+        if self._deadline is not None:
+            self._disarm_deadline()
+        lim, headers = self.limits, self.headers
+        if (lim.max_headers and len(headers) > lim.max_headers) or (
+                lim.max_header_bytes and self._head_bytes > lim.max_header_bytes  # else no need to add up
+                and sum(len(n) + len(v) for n, v in headers) > lim.max_header_bytes):
+            self._refusal = headers_too_large(lim)
+            raise _Refused  # stops the parser before the app runs; data_received answers
         super().on_headers_complete()
-        cycle = self.cycle
-        if cycle is not previous:  # a new request: its task calls cycle.send once it runs, so this takes
-            send = cycle.send
-            cycle.send = lambda message: _never_drop(send, message)  # type: ignore[method-assign]
-
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        if self._in_head and not self.transport.is_closing():
-            self._arm_deadline()  # part of the next request is already here
 
     # --- answers -----------------------------------------------------------------------------------
 
@@ -258,6 +221,9 @@ class EdgeProtocol(HttpToolsProtocol):
         self._refusal = err
         self._disarm_deadline()
         if self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.transport.close()  # a pipelined request went wrong while one is answered: no interleaving
             return
         status, headers, body = errors.render(err)
         content = [STATUS_LINE[status]]
