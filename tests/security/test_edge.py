@@ -394,3 +394,16 @@ def test_compose_publishes_the_admin_port_on_loopback_only():
     published = [p for p in gateway["ports"] if str(p).endswith(f":{admin}")]
     assert published and all(str(p).startswith("127.0.0.1:") for p in published)
     assert f":{admin}/live" in " ".join(gateway["healthcheck"]["test"])
+
+
+def test_two_workers_share_both_sockets_and_the_limits(security_db, tmp_path):
+    env = security_db.app_env(REFERRAL_WORKERS="2", PGRST_SERVER_HEADER_TIMEOUT=str(HEADER_TIMEOUT))
+    with gateway_process(env, tmp_path / "gateway.log") as gw:
+        assert httpx.get(gw.url + "/offers?limit=1").status_code == 200
+        assert httpx.get(gw.admin_url + "/metrics").status_code == 200
+        assert httpx.get(gw.url + "/metrics").status_code == 404
+        assert assert_error_shape(exchange(gw, get("/live", *(["X-A: b"] * 200))), 431)["code"] == "PGRSTX31"
+        with connect(gw, timeout=HEADER_TIMEOUT + 5) as sock:
+            started = time.perf_counter()
+            assert read_all(sock) == b""
+            assert time.perf_counter() - started < HEADER_TIMEOUT + 1
