@@ -270,6 +270,7 @@ def test_total_connections_are_capped(edge):
     try:
         with connect(edge, "127.0.0.99") as extra:
             assert _refused(extra), "the connection over the total cap was kept"
+        assert httpx.get(edge.admin_url + "/ready", timeout=5).status_code == 200  # ops still get through
     finally:
         for s in held:
             s.close()

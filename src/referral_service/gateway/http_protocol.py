@@ -10,7 +10,7 @@ many connections one address holds. This subclass adds them (settings in :mod:`.
 * **header caps** (``server_max_headers`` 100, ``server_max_header_bytes`` 16 KiB of names and values): 431
   and close. The bytes buffered before the end of the headers (request line included) are capped too, so one
   endless header line or URL cannot grow a buffer (414 when it is the URL).
-* **connection caps** per worker process (``server_max_connections`` 1000 in total,
+* **connection caps** (not on the admin socket) per worker process (``server_max_connections`` 1000 in total,
   ``server_max_client_connections`` 64 per peer address): a connection beyond them is closed at once,
   before a byte is read: the cheapest refusal, and it holds nothing. With N workers the kernel spreads
   connections over them, so one address gets up to N × the cap. Trusted proxies (the service passes
@@ -49,11 +49,13 @@ class EdgeLimits:
     max_connections: int = 1000
     max_client_connections: int = 64
     exempt: tuple[str, ...] = ()  # addresses/CIDRs without a per-client cap (a reverse proxy speaks for many)
+    admin_port: int | None = None  # connections to the admin socket are never capped: a flood of the API
+    #                                must not hide /ready and /metrics
 
     @classmethod
     def from_settings(cls, s: Any, exempt: tuple[str, ...] = ()) -> EdgeLimits:
         return cls(s.server_max_headers, s.server_max_header_bytes, s.server_max_url_bytes, s.server_header_timeout,
-                   s.server_max_connections, s.server_max_client_connections, exempt)
+                   s.server_max_connections, s.server_max_client_connections, exempt, s.admin_server_port)
 
     def is_exempt(self, peer: str) -> bool:
         """Only asked when a peer reaches its cap, so the common path never parses an address."""
@@ -109,6 +111,10 @@ class EdgeProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         lim = self.limits
         peer = self.client[0] if self.client else None
+        self._head_started = self.loop.time()
+        if lim.admin_port is not None and self.server is not None and self.server[1] == lim.admin_port:
+            self._arm_deadline()
+            return
         if lim.max_connections and len(self.connections) > lim.max_connections:
             self._refuse_connection("PGRST_SERVER_MAX_CONNECTIONS", lim.max_connections, peer)
             return
@@ -119,7 +125,6 @@ class EdgeProtocol(HttpToolsProtocol):
                 return
             _open_by_client[peer] = count + 1
             self._peer = peer
-        self._head_started = self.loop.time()
         self._arm_deadline()
 
     def connection_lost(self, exc: Exception | None) -> None:
