@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -102,3 +104,9 @@ def _wait_ready(proc: subprocess.Popen, url: str, log_path: Path, timeout: float
         if time.monotonic() > deadline:
             raise RuntimeError(f"gateway did not become ready: {log_path.read_text()[-2000:]}")
         time.sleep(0.1)
+
+
+def in_parallel(task: Callable[[], object], count: int) -> list:
+    """Run `task` `count` times at once (one thread each); its results in completion order."""
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(lambda _: task(), range(count)))

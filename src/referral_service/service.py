@@ -1,9 +1,10 @@
 """The referral service as deployed: the generic gateway plus what operations need around it.
 
-    errors → access log → metrics (/metrics) → health (/live, /ready) and /dashboard → CORS → rate limit → gateway
+    errors → access log → metrics → ops routes (admin port: /live /ready /metrics; API port: /live,
+    /dashboard, /metrics for admins) → CORS → limits → per-client limits → gateway
 
-The order puts the rate limit inside CORS (a 429 still carries CORS headers) and keeps health checks,
-metrics and the dashboard's static files outside the rate limit.
+The order puts the per-client limits inside CORS (a 429 still carries CORS headers) and keeps health checks,
+metrics and the dashboard's static files outside them.
 """
 
 from __future__ import annotations
@@ -79,8 +80,7 @@ def build(settings: GatewaySettings | None = None) -> Any:
     general, strict = Rate.parse(ops.rate_limit), Rate.parse(ops.auth_rate_limit)
     configure_logging()
     metrics = Metrics()
-    table = Path(ops.ratelimit_file) if ops.ratelimit_file else runtime_dir() / f"ratelimit-{settings.server_port}"
-    limiter = SharedLimiter(table)
+    limiter = SharedLimiter(_ratelimit_table(settings, ops))
     holder: dict[str, Any] = {}  # the core gateway, known once create_app has built it
 
     def identify(authorization: str) -> str | None:
@@ -113,6 +113,13 @@ def build(settings: GatewaySettings | None = None) -> Any:
     holder["gateway"] = app.gateway
     app.gateway.on_reload = metrics.schema_reloads.inc
     return app
+
+
+def _ratelimit_table(settings: GatewaySettings, ops: OpsSettings) -> Path:
+    """The rate-limit table all workers of this instance share (see gateway/ratelimit.py)."""
+    if ops.ratelimit_file:
+        return Path(ops.ratelimit_file)
+    return runtime_dir() / f"ratelimit-{settings.server_port}"
 
 
 def _names(text: str) -> list[str]:
@@ -233,8 +240,10 @@ def serve(settings: GatewaySettings, workers: int) -> None:
         settings = settings.model_copy(update={"admin_server_port": port})
     print(f"referral-service: admin endpoints (/live /ready /metrics) on "
           f"http://{settings.admin_server_host}:{settings.admin_server_port}", file=sys.stderr)
-    proxies = tuple(p.strip() for p in load_ops_settings().trusted_proxies.split(",") if p.strip())
+    ops = load_ops_settings()
+    proxies = tuple(p.strip() for p in ops.trusted_proxies.split(",") if p.strip())
     try:
+        SharedLimiter(_ratelimit_table(settings, ops)).close()  # refuse an unsafe state file here, not per worker
         run(settings, workers=workers, factory=FACTORY, exempt_peers=proxies)
     except SettingsError as exc:
         print(f"referral-service: {exc}", file=sys.stderr)

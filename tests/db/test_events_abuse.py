@@ -2,13 +2,13 @@
 per visitor per window, a per-visitor event rate, visitors stored only as keyed hashes."""
 
 import json
-import threading
 import time
 
 import psycopg
 import pytest
 
 from tests.conftest import act_as
+from tests.support import in_parallel
 from tests.db.test_offers import add_offer
 
 USER = "00000000-0000-0000-0000-00000000e001"
@@ -189,22 +189,15 @@ def test_concurrent_repeats_record_one_view(app_db_url):
     """Twenty parallel identical views, each its own committed transaction: one event."""
     with psycopg.connect(app_db_url, autocommit=True) as conn:
         offer = add_offer(conn, f"Concurrent {time.time_ns()}", "active")
-    ids: list[str] = []
-    lock = threading.Lock()
 
-    def one() -> None:
+    def one() -> str:
         with psycopg.connect(app_db_url) as conn:
             as_visitor(conn, address="192.0.2.55", agent="burst")
             got = view(conn, offer)
             conn.commit()
-        with lock:
-            ids.append(got)
+        return got
 
-    threads = [threading.Thread(target=one) for _ in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    ids = in_parallel(one, 20)
     with psycopg.connect(app_db_url, autocommit=True) as conn:
         stored = conn.execute("select count(*) from api.analytics_events where offer_id = %s", [offer]).fetchone()[0]
         conn.execute("delete from api.offers where id = %s", [offer])

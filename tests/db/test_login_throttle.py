@@ -2,7 +2,6 @@
 failed request: login answers a failure with response.status 403 instead of raising."""
 
 import json
-import threading
 import time
 
 import jwt as pyjwt
@@ -10,6 +9,7 @@ import psycopg
 import pytest
 
 from tests.conftest import act_as
+from tests.support import in_parallel
 
 PASSWORD = "correct horse 42"
 REFUSED = {"code": "28P01", "details": None, "hint": None, "message": "invalid email or password"}
@@ -152,10 +152,8 @@ def test_the_limit_is_a_setting(db, carol):
 def test_parallel_attempts_cannot_exceed_the_limit(app_db_url):
     """Twenty concurrent wrong passwords for one email, each in its own committed transaction."""
     email = f"parallel-{time.time_ns()}@example.com"
-    statuses: list[str] = []
-    lock = threading.Lock()
 
-    def one() -> None:
+    def one() -> str:
         with psycopg.connect(app_db_url) as conn:
             act_as(conn, "anonymous")
             try:
@@ -165,14 +163,9 @@ def test_parallel_attempts_cannot_exceed_the_limit(app_db_url):
             except psycopg.Error as exc:
                 got = exc.sqlstate
                 conn.rollback()
-        with lock:
-            statuses.append(got)
+        return got
 
-    threads = [threading.Thread(target=one) for _ in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    statuses = in_parallel(one, 20)
     with psycopg.connect(app_db_url, autocommit=True) as conn:
         conn.execute("delete from internal.login_failures where account_key = internal.pseudonym('login:' || %s)",
                      [email])

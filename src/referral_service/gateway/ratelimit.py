@@ -21,12 +21,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .settings import SettingsError
+
 SLOTS = 1 << 16  # distinct live clients tracked at once; older entries are evicted first
 PROBES = 16
 _SLOT = struct.Struct("<Qd")  # key hash (0 = empty), TAT (seconds, CLOCK_REALTIME)
 
 
-class RuntimeStateError(Exception):
+class RuntimeStateError(SettingsError):
     """The folder or file for runtime state is not private to this user; the message says what to do."""
 
 

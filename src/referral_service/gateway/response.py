@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import string
+
 from urllib.parse import quote
 
 import orjson
@@ -132,7 +134,9 @@ def build(plan: Plan, res: Result, total: int | None, schemas: list[str]) -> tup
             status = 206
         headers.append((b"content-range", content_range(lower, upper, total)))
         if plan.call is None:
-            loc = f"/{quote(req.name)}" + (f"?{req.query_sorted}" if req.query_sorted else "")
+            # the query as decoded may hold control characters or non-ASCII: not in a header
+            query = quote(req.query_sorted, safe=string.punctuation)
+            loc = f"/{quote(req.name)}" + (f"?{query}" if query else "")
             headers.append((b"content-location", loc.encode()))
         if req.media.kind == "csv" and req.method != "HEAD":
             body = b"\n" if res.page_total == 0 else (",".join(plan.node.keys) + "\n").encode() + body
