@@ -21,6 +21,16 @@ def test_plain_read_headers_and_body(http):
     assert int(r.headers["content-length"]) == len(r.content)
 
 
+@pytest.mark.parametrize("value", ["a%0Ab", "a%0D%0AX-Forged:%201", "%7F", "caf%C3%A9"])
+def test_content_location_carries_no_raw_control_or_non_ascii_bytes(http, value):
+    """The query is echoed decoded; a CR/LF there made the server drop the whole response."""
+    r = http.get(f"/authors?select=id&name=eq.{value}")
+    assert r.status_code == 200 and r.json() == []
+    location = r.headers["content-location"]
+    assert location.isascii() and all(32 < ord(c) < 127 for c in location)
+    assert "x-forged" not in r.headers
+
+
 def test_default_select_keeps_column_order(http):
     r = http.get("/authors?id=eq.1")
     assert list(r.json()[0]) == ["id", "name", "country"]
