@@ -92,6 +92,9 @@ class BenchCluster:
             # W4 is one client sending views of random offers: with the per-visitor window and event rate on,
             # it would measure the dedup lookup, not the insert (docs/api.md, "what is counted")
             conn.execute("select internal.set_event_limits(null, null)")
+            # bench/capture.py reads the gateway's bind parameters from this throwaway cluster's log; migration
+            # 013 keeps them out of real logs (they carry passwords), so bring them back here only
+            conn.execute(f'alter role authenticator in database "{dbname}" set log_parameter_max_length = -1')
             token = conn.execute("select api.login(%s, %s)", [ADMIN_EMAIL, password]).fetchone()[0]
             conn.execute(HELPERS.format(n=SAMPLE_IDS))
             with conn.cursor().copy("copy bench.terms (rn, term) from stdin") as copy:
