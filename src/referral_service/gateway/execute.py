@@ -142,6 +142,8 @@ def _classify(exc: psycopg.Error, conn: Any, authed: bool) -> errors.ApiError:
     statement or its values caused is that request's own error."""
     if conn.closed or conn.broken:
         return errors.connection_error(str(exc))
+    if exc.sqlstate is None and isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
+        return errors.connection_error(str(exc))  # the link died mid-pipeline before psycopg marked it broken
     if exc.sqlstate is not None:
         return errors.from_pg(exc, authed)
     if isinstance(exc, psycopg.DataError):  # a value psycopg cannot send (e.g. NUL): the client's mistake
@@ -161,7 +163,7 @@ class Pending:
             await self._conn.execute("COMMIT" if commit else "ROLLBACK")
         except psycopg.Error as exc:
             await _release(self._pool, self._conn, rollback=True)
-            raise errors.from_pg(exc, self._authed) from None
+            raise _classify(exc, self._conn, self._authed) from None
         await _release(self._pool, self._conn, rollback=False)
 
 
