@@ -103,6 +103,7 @@ def app_gateway_env(app_db_url: str, secrets: config.Secrets, **extra: str) -> d
         "PGRST_DB_POOL": "4",
         "REFERRAL_RATE_LIMIT": "0",
         "REFERRAL_AUTH_RATE_LIMIT": "0",
+        "REFERRAL_CLIENT_MAX_IN_FLIGHT": "0",  # tests of the cap set it themselves (tests/security/test_hardening.py)
         **extra,
     }
 
