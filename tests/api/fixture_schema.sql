@@ -118,6 +118,11 @@ begin
   perform set_config('response.headers', '[{"X-Brew":"tea"},{"Cache-Control":"no-cache"}]', true);
   return 1;
 end $$;
+create function test.header_echo(value text) returns int language plpgsql stable as $$
+begin
+  perform set_config('response.headers', json_build_array(json_build_object('X-Echo', value))::text, true);
+  return 1;
+end $$;
 create function test.whoami() returns json language sql stable as $$
   select json_build_object('role', current_user, 'claims', current_setting('request.jwt.claims', true)::json,
     'method', current_setting('request.method', true), 'path', current_setting('request.path', true),

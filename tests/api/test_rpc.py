@@ -118,3 +118,12 @@ def test_rpc_bad_method(http):
 def test_bad_argument_type(http):
     r = http.post("/rpc/add", json={"a": "x", "b": 1})
     assert (r.status_code, r.json()["code"]) == (400, "22P02")
+
+
+@pytest.mark.parametrize(("value", "sent"), [("a\nb", "a%0Ab"), ("a\r\nX-Forged: 1", "a%0D%0AX-Forged: 1"),
+                                             ("\x7f\x01", "%7F%01"), ("tab\tok", "tab\tok")])
+def test_header_values_from_sql_never_split_or_drop_the_response(http, value, sent):
+    """response.headers with a control character: percent-encoded, one header, the response delivered."""
+    r = http.get("/rpc/header_echo", params={"value": value})
+    assert r.status_code == 200 and "x-forged" not in r.headers
+    assert r.headers["x-echo"] == sent

@@ -7,11 +7,20 @@ PGRST3xx auth, PGRST0xx connection), as in PostgREST's ``Error.hs``.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
 
 JSON_CT = b"application/json; charset=utf-8"
+_HEADER_CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f]")  # what an HTTP server refuses in a value (HTAB is fine)
+
+
+def header_text(value: str) -> str:
+    """``value`` fit for a response header: control characters percent-encoded. A header value that SQL
+    chose (``response.headers``, ``RAISE SQLSTATE 'PGRST'``) with a raw CR/LF would make the server drop the
+    whole response, and must never split it into two headers."""
+    return _HEADER_CONTROLS.sub(lambda m: f"%{ord(m.group()):02X}", value)
 
 
 class ApiError(Exception):
@@ -350,7 +359,7 @@ def _raised_pgrst(message: str, detail: str | None) -> ApiError:
         body = orjson.loads(message)
         meta = orjson.loads(detail or "")
         status = int(meta["status"])
-        headers = [(k.lower().encode(), str(v).encode()) for k, v in (meta.get("headers") or {}).items()]
+        headers = [(k.lower().encode(), header_text(str(v)).encode()) for k, v in (meta.get("headers") or {}).items()]
         if not isinstance(body, dict):
             raise ValueError
         return ApiError(status, body.get("code"), body.get("message", ""), body.get("details"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import string
-
 from urllib.parse import quote
 
 import orjson
@@ -160,7 +159,7 @@ def _overrides(status: int, headers: Headers, body: bytes, res: Result) -> tuple
                 (k, v), = obj.items()
                 if not isinstance(v, str):
                     raise ValueError
-                extra.append((k.lower().encode("latin-1"), v.encode("latin-1")))
+                extra.append((k.lower().encode("latin-1"), errors.header_text(v).encode("latin-1")))
         except (ValueError, TypeError, AttributeError, UnicodeEncodeError):
             raise errors.bad_response_headers() from None
         names = {k for k, _ in extra}
