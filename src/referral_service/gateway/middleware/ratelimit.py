@@ -112,9 +112,11 @@ class RateLimitMiddleware:
         hops = [h.strip() for h in ",".join(forwarded).split(",") if h.strip()]
         # walk back from the nearest hop; the first address not ours is the client
         for hop in reversed(hops):
-            if not _is_address(hop):
+            try:
+                ip = ipaddress.ip_address(hop)
+            except ValueError:
                 return peer  # garbage in the chain: believe only the proxy that sent it
-            if not self._trusted(hop):
+            if not any(ip in net for net in self.proxies):
                 return hop
         return hops[0] if hops else peer
 
@@ -124,14 +126,6 @@ class RateLimitMiddleware:
         except ValueError:
             return False
         return any(ip in net for net in self.proxies)
-
-
-def _is_address(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _rate_headers(d: Decision) -> list[tuple[bytes, bytes]]:
