@@ -1,0 +1,16 @@
+"""Operator commands. Each one parses, calls one domain function and prints through `say`/`fail`.
+
+One module per command group; importing them below registers their commands on `main`.
+"""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group()
+def main() -> None:
+    """Churnistic referral service: local database, migrations, gateway, users, backups."""
+
+
+from . import backups, db, migrations, seed, serve, users  # noqa: E402,F401  (registers the commands)
