@@ -1,0 +1,77 @@
+"""The Plan and its parts: what the query builder turns into SQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..grammar import Condition, OrderTerm
+from ..request import ApiRequest
+from ..schema import Column, Function, Relationship, Table
+
+
+@dataclass(slots=True)
+class OutCol:
+    column: str
+    path: tuple
+    key: str
+    cast: str | None
+
+
+@dataclass(slots=True)
+class Embed:
+    node: ReadNode
+    key: str
+    rel: Relationship
+    inner: bool
+
+    @property
+    def to_one(self) -> bool:
+        return self.rel.to_one
+
+
+@dataclass(slots=True)
+class ReadNode:
+    table: Table
+    alias: str
+    select: list[OutCol | Embed]
+    conditions: list[Condition] = field(default_factory=list)
+    embed_nulls: list[tuple[Embed, bool]] = field(default_factory=list)  # (embed, must be null)
+    order: tuple[OrderTerm, ...] = ()
+    limit: int | None = None
+    offset: int = 0
+    join: Relationship | None = None  # how this node joins its parent
+    parent_alias: str | None = None
+
+    @property
+    def keys(self) -> list[str]:
+        return [s.key for s in self.select]
+
+
+@dataclass(slots=True)
+class Mutation:
+    kind: str  # insert | update | delete | put
+    columns: list[Column]
+    body: str | None
+    body_is_array: bool = False
+    on_conflict: tuple[str, ...] | None = None
+    resolution: str | None = None
+    missing_default: bool = False
+    conditions: list[Condition] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Call:
+    fn: Function
+    body: str | None  # POST: JSON object of the given args
+    args: list[tuple[str, str, str]]  # (name, type, raw value) for GET
+
+
+@dataclass(slots=True)
+class Plan:
+    req: ApiRequest
+    node: ReadNode
+    read_only: bool
+    mutation: Mutation | None = None
+    call: Call | None = None
+    offset: int = 0  # the root range lower bound, for Content-Range
+    count: str | None = None
