@@ -103,7 +103,7 @@ def _new_name(names: list[str], kind: str) -> str:
 
 
 def _states(dsn: str) -> dict[str, bk.TableState]:
-    with bk._connect(dsn) as conn:
+    with bk.common.connect(dsn) as conn:
         return bk.table_states(conn)
 
 
@@ -245,7 +245,7 @@ CRON_LISTING = """\
 
 
 def test_cron_entries_and_their_dependents_are_left_out_of_other_databases():
-    assert bk._cron_entries(CRON_LISTING) == {2, 3408, 3409, 225, 3413, 3236, 3411}
+    assert bk.cron.cron_entries(CRON_LISTING) == {2, 3408, 3409, 225, 3413, 3236, 3411}
 
 
 def test_verify_the_migrated_database_with_pg_cron(superuser_dsn, request, tmp_path):

@@ -94,7 +94,7 @@ def test_dump_and_manifest_hold_no_secret(app_db_url, secrets, tmp_path):
             == (secrets.jwt_secret,)
     dump = bk.backup(app_db_url, tmp_path)
 
-    script = subprocess.run([bk._bin("pg_restore"), "--file=-", str(dump)], capture_output=True, text=True,
+    script = subprocess.run([bk.common.pg_tool("pg_restore"), "--file=-", str(dump)], capture_output=True, text=True,
                             check=True).stdout
     assert "CREATE TABLE internal.secrets" in script  # the table itself is restored (empty)
     assert "COPY internal.secrets" not in script
@@ -121,8 +121,8 @@ def test_every_secret_looking_table_is_left_out_of_dumps(app_db_url):
 def test_verify_refuses_a_dump_that_carries_secrets(app_db_url, tmp_path):
     """A dump taken the old way (every table's data) is caught by the verification, not passed as good."""
     leaky = tmp_path / "referral_service-20240101T000000Z.dump"
-    conninfo, env = bk._split_secret(app_db_url)
-    subprocess.run([bk._bin("pg_dump"), "--format=custom", f"--file={leaky}", f"--dbname={conninfo}"],
+    conninfo, env = bk.common.split_secret(app_db_url)
+    subprocess.run([bk.common.pg_tool("pg_dump"), "--format=custom", f"--file={leaky}", f"--dbname={conninfo}"],
                    env=env, check=True, capture_output=True)
     with pytest.raises(bk.VerifyError, match=r"internal\.secrets: \d+ row\(s\) of secrets in the dump"):
         bk.verify(leaky, app_db_url, use_manifest=False)
