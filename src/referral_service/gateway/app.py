@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from . import anonymous, errors, execute, openapi, plan as planner, request, response, schema, target
+from . import anonymous, errors, execute, explain, media, openapi, plan as planner, request, response, schema, target
 from .auth import Authenticator
 from .health import DbHealth, reports_connection_loss, tracked_connection_class
 from .middleware.cors import CORSMiddleware
@@ -40,6 +40,7 @@ class Gateway:
         self.pre_request = execute.pre_request_sql(settings.db_pre_request)
         self.pool: AsyncConnectionPool | None = None
         self.cache: schema.SchemaCache | None = None
+        self.media: media.MediaCache | None = None  # media-type handlers, loaded with the schema cache
         self._tasks: list[asyncio.Task] = []
         self._direct_uri = settings.db_listen_uri or settings.db_uri
         self.on_reload: Callable[[], None] = lambda: None  # e.g. a metrics counter
@@ -70,7 +71,9 @@ class Gateway:
 
     async def reload(self) -> None:
         async with await psycopg.AsyncConnection.connect(self._direct_uri, autocommit=True) as conn:
-            self.cache = await schema.load(conn, self.schemas)
+            cache = await schema.load(conn, self.schemas)
+            self.media = await media.load(conn, self.schemas)
+            self.cache = cache
         self.on_reload()
         log.info("schema cache loaded: %d relations", len(self.cache.tables))
 
@@ -137,7 +140,7 @@ class Gateway:
         self.resolve(scope)
         body = await _read_body(receive) if method in ("POST", "PATCH", "PUT") else b""
         req = request.build(method, target.request_path(scope), scope["query_string"].decode("latin-1"),
-                            scope["headers"], body, self.schemas)
+                            scope["headers"], body, self.schemas, self.settings.db_plan_enabled)
         cache = self.cache
         if cache is None:
             raise errors.schema_cache_not_ready()
@@ -155,6 +158,8 @@ class Gateway:
         if not auth.authed:
             anonymous.check(req, self.settings.server_anon_max_value_length, self.settings.server_anon_max_body_bytes)
         plan = planner.plan(req, cache, self.settings.db_max_rows)
+        media.negotiate(plan, self.media, self.settings.db_plan_enabled)
+        rollback = execute.tx_rollback(req, self.settings.db_tx_end)
         decide = response.needs_decision(plan)
         search_path = ", ".join(f'"{s}"' for s in [req.schema, self.settings.db_extra_search_path] if s)
         assert self.pool is not None
@@ -163,13 +168,15 @@ class Gateway:
         try:
             res, planned, pending = await execute.run(self.pool, plan, auth, search_path, self.pre_request, decide,
                                                       cache.role_settings.get(auth.role, ()),
-                                                      _client_address(scope))
+                                                      _client_address(scope), rollback)
         except errors.ApiError as err:
             if err.code == "PGRST003" and self.health.down:
                 raise self.health.error() from None  # waited for a pool that lost its database meanwhile
             if reports_connection_loss(err):
                 self.health.failed(err.details or err.message)
             raise
+        if req.explain is not None:  # result checks, SQL-set headers and Preference-Applied do not apply
+            return explain.response(req.explain, res.body, req.schema, self.schemas)  # type: ignore[arg-type]
         failure = response.check(plan, res)
         if pending is not None:
             await pending.end(commit=failure is None)

@@ -18,9 +18,10 @@ from typing import Any
 import orjson
 import psycopg
 from psycopg import AsyncRawCursor
+from psycopg.types.string import TextLoader
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from . import errors
+from . import errors, explain as explaining
 from .auth import Auth
 from .plan import Plan
 from .query import count_query, ident, main_statement
@@ -46,10 +47,20 @@ def _with_role_settings(base: str, first: int, count: int) -> str:
 class Result:
     total: int | None
     page_total: int
-    body: str
+    body: str | bytes  # bytes: a media handler's bytea value, sent as it is
     response_headers: str | None
     response_status: str | None
     extra: int | None
+
+
+def tx_rollback(req: Any, db_tx_end: str) -> bool:
+    """Does this request's transaction end in ROLLBACK? ``Prefer: tx=`` counts only where db-tx-end allows an
+    override; elsewhere it is dropped (PostgREST neither honours nor echoes it, nor calls it invalid)."""
+    if not db_tx_end.endswith("-allow-override"):
+        req.prefer.tx = None
+    if req.prefer.tx is not None:
+        return req.prefer.tx == "rollback"
+    return db_tx_end.startswith("rollback")
 
 
 def pre_request_sql(name: str | None) -> str | None:
@@ -62,14 +73,24 @@ def pre_request_sql(name: str | None) -> str | None:
 async def run(
     pool: AsyncConnectionPool, plan: Plan, auth: Auth, search_path: str, pre_request: str | None,
     must_decide: bool, role_settings: tuple[tuple[str, str], ...] = (), client_address: str = "",
+    rollback: bool = False,
 ) -> tuple[Result, int | None, Pending | None]:
     """Run the plan; returns the result, a planned count (when asked) and, with ``must_decide``, the open
     transaction the caller must end with ``Pending.end``. ``role_settings`` (e.g. statement_timeout) are
     applied for this transaction, as PostgREST does for the impersonated role. ``client_address`` (the
     client as the rate limiter identified it, trusted proxies honoured) goes into ``request.client_address``,
-    an addition of ours to PostgREST's request GUCs, for SQL that must tell visitors apart."""
+    an addition of ours to PostgREST's request GUCs, for SQL that must tell visitors apart.
+
+    ``rollback`` (db-tx-end / ``Prefer: tx=rollback``) ends the transaction with ROLLBACK in the same round trip,
+    after ``SET CONSTRAINTS ALL IMMEDIATE`` so that deferred constraints still fail the request, as in
+    PostgREST; the response is computed from what the statement returned. A request asking for its plan
+    (``req.explain``) gets the EXPLAIN rows of the main statement as its body."""
     req = plan.req
     sql, params = main_statement(plan)
+    if req.explain is not None:
+        sql, must_decide = explaining.wrap(sql, req.explain), False
+    if rollback:
+        must_decide = False  # whatever the checks decide, nothing is kept
     gucs: list[str | None] = [
         search_path, auth.role, auth.claims_json, req.method, req.path,
         orjson.dumps(req.headers).decode(), orjson.dumps(req.cookies).decode(), client_address,
@@ -84,7 +105,8 @@ async def run(
             gucs += (name, value)
     if plan.read_only:
         set_config += ", set_config('transaction_read_only', 'on', true)"
-    planned = plan.count in ("planned", "estimated") and plan.mutation is None and plan.call is None
+    planned = plan.count in ("planned", "estimated") and plan.mutation is None and plan.call is None \
+        and req.explain is None
     _refuse_nul(gucs, params)  # before a connection is taken: nothing of this request may run
     try:
         conn = await pool.getconn()
@@ -97,20 +119,28 @@ async def run(
         try:
             async with conn.pipeline() as pipe:
                 cur = AsyncRawCursor(conn)
-                if must_decide:
+                if must_decide or rollback:
                     await cur.execute("BEGIN ISOLATION LEVEL READ COMMITTED", prepare=False)
                 await cur.execute(set_config, gucs)
                 if pre_request:
                     await cur.execute(pre_request)
                 main = AsyncRawCursor(conn)
+                if req.explain is not None:
+                    main.adapters.register_loader("json", TextLoader)  # PostgreSQL's own pretty-printed text
                 await main.execute(sql, params)
+                if rollback:
+                    await cur.execute("SET CONSTRAINTS ALL IMMEDIATE", prepare=False)
+                    await cur.execute("ROLLBACK", prepare=False)
                 explain = None
                 if planned:
                     csql, cparams = count_query(plan)
                     explain = AsyncRawCursor(conn)
                     await explain.execute("EXPLAIN (FORMAT JSON) " + csql, cparams)
                 await pipe.sync()
-                row = await main.fetchone()
+                if req.explain is not None:
+                    row = (None, 0, explaining.body(await main.fetchall()), None, None, None)
+                else:
+                    row = await main.fetchone()
                 plan_rows = None
                 if explain is not None:
                     ex = await explain.fetchone()

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote
 
 from . import errors
+from .accept import Explain, Media
+from .accept import builtin as _builtin
+from .accept import parse as _parse_accept
 from .grammar import (
     Condition, Logic, OrderTerm, SelectItem, Star, parse_filter_value, parse_logic, parse_nonneg_int,
     parse_order, parse_select,
@@ -31,11 +34,6 @@ class Preferences:
     timezone: str | None = None
     invalid: list[str] = field(default_factory=list)
 
-
-@dataclass(slots=True)
-class Media:
-    kind: str  # json | object | csv | openapi
-    stripped: bool = False
 
 
 @dataclass(slots=True)
@@ -62,6 +60,8 @@ class ApiRequest:
     cookies: dict[str, str] = field(default_factory=dict)
     query_sorted: str = ""
     longest_value: int = 0  # characters of the longest query-string value (anonymous callers are capped)
+    accept: list[Media] = field(default_factory=list)  # what Accept asked for, best first (handlers choose later)
+    explain: Explain | None = None  # Accept: application/vnd.pgrst.plan...: answer the query's EXPLAIN
 
 
 def parse_prefer(values: list[str]) -> Preferences:
@@ -96,29 +96,21 @@ def parse_prefer(values: list[str]) -> Preferences:
     return p
 
 
-def parse_accept(value: str | None, kind: str) -> Media:
-    if not value or not value.strip():
-        return Media("openapi" if kind == "root" else "json")
-    asked = []
-    for part in value.split(","):
-        mime, *params = [s.strip() for s in part.split(";")]
-        mime = mime.lower()
-        asked.append(mime)
-        if any(p.startswith("q=0") and p.strip("q=0.") == "" for p in params):
-            continue  # q=0 means "not acceptable"
-        stripped = "nulls=stripped" in params
-        if kind == "root":
-            if mime in ("application/openapi+json", "application/json", "*/*", "application/*"):
-                return Media("openapi")
-            continue
-        if mime in ("application/json", "*/*", "application/*", "application/vnd.pgrst.array+json",
-                    "application/vnd.pgrst.array"):
-            return Media("json", stripped)
-        if mime in ("application/vnd.pgrst.object+json", "application/vnd.pgrst.object"):
-            return Media("object", stripped)
-        if mime in ("text/csv", "text/*"):
-            return Media("csv")
-    raise errors.unacceptable_media(asked)
+def parse_accept(value: str | None, kind: str, plan_enabled: bool = False) -> Media:
+    """The first builtin representation Accept allows (406 PGRST107 when none)."""
+    asked = _parse_accept(value)
+    found = first_builtin(asked, kind, plan_enabled)
+    if found is None:
+        raise errors.unacceptable_media([m.mime for m in asked])
+    return found
+
+
+def first_builtin(asked: list[Media], kind: str, plan_enabled: bool = False) -> Media | None:
+    for m in asked:
+        found = _builtin(m, kind, plan_enabled)
+        if found is not None:
+            return found
+    return None
 
 
 def parse_range(value: str | None) -> tuple[int, int | None] | None:
@@ -203,6 +195,7 @@ def parse_query(req: ApiRequest, query: str) -> None:
 
 def build(
     method: str, path: str, query: str, headers: list[tuple[bytes, bytes]], body: bytes, schemas: list[str],
+    plan_enabled: bool = False,
 ) -> ApiRequest:
     """Parse an HTTP request; raises an :class:`ApiError` for anything malformed."""
     if method not in METHODS:
@@ -220,7 +213,15 @@ def build(
             raise errors.unacceptable_schema(profile, schemas)
         schema = profile
     req = ApiRequest(method, path, kind, name, schema, Media("json"), parse_prefer(prefer), body=body)
-    req.media = parse_accept(hdrs.get("accept"), kind) if method != "OPTIONS" else Media("json")
+    if method != "OPTIONS":
+        req.accept = _parse_accept(hdrs.get("accept"))
+        found = first_builtin(req.accept, kind, plan_enabled)
+        if found is None and kind == "root":
+            raise errors.unacceptable_media([m.mime for m in req.accept])
+        # none: only a custom media handler can serve it (media.negotiate decides, or answers 406)
+        req.media = found or Media("other", mime=req.accept[0].mime)
+        if req.media.kind == "plan" and req.media.explain is not None:
+            req.explain, req.media = req.media.explain, req.media.explain.target
     req.content_type = hdrs.get("content-type", "application/json").split(";")[0].strip().lower()
     if method == "GET":
         req.range = parse_range(hdrs.get("range"))

@@ -7,16 +7,12 @@ from urllib.parse import quote
 
 import orjson
 
-from . import errors
+from . import errors, media
 from .execute import Result
 from .plan import Plan
 
 Headers = list[tuple[bytes, bytes]]
-_CT = {
-    "json": b"application/json; charset=utf-8",
-    "object": b"application/vnd.pgrst.object+json; charset=utf-8",
-    "csv": b"text/csv; charset=utf-8",
-}
+_CT = {"csv": b"text/csv; charset=utf-8"}  # the others from the negotiated type (media.content_type)
 
 
 def content_range(lower: int, upper: int, total: int | None) -> bytes:
@@ -69,6 +65,8 @@ def _preference_applied(plan: Plan) -> bytes | None:
         out.append(f"return={p.ret}")
     if plan.count:
         out.append(f"count={plan.count}")  # exact where an estimate would count rows RLS hides
+    if p.tx:
+        out.append(f"tx={p.tx}")  # only where db-tx-end allows the override (execute.tx_rollback)
     if p.handling:
         out.append(f"handling={p.handling}")
     if p.timezone:
@@ -95,7 +93,7 @@ def _location(plan: Plan, body: str) -> bytes | None:
 def build(plan: Plan, res: Result, total: int | None, schemas: list[str]) -> tuple[int, Headers, bytes]:
     req = plan.req
     headers: Headers = []
-    body = res.body.encode()
+    body = res.body if isinstance(res.body, bytes) else res.body.encode()
     mut = plan.mutation
     status = 200
     if mut is not None:
@@ -140,7 +138,7 @@ def build(plan: Plan, res: Result, total: int | None, schemas: list[str]) -> tup
         if req.media.kind == "csv" and req.method != "HEAD":
             body = b"\n" if res.page_total == 0 else (",".join(plan.node.keys) + "\n").encode() + body
     if body or (req.method == "HEAD" and status != 204) or (mut is not None and req.prefer.ret == "representation"):
-        headers.append((b"content-type", _CT[req.media.kind]))
+        headers.append((b"content-type", _CT.get(req.media.kind) or media.content_type(req.media)))
     pref = _preference_applied(plan)
     if pref:
         headers.append((b"preference-applied", pref))

@@ -50,6 +50,10 @@ class GatewaySettings(BaseSettings):
     # `referral-service serve` defaults it to server-port + 1. Its host defaults to loopback, not server-host.
     admin_server_port: int | None = Field(None, ge=0, le=65535)
     admin_server_host: str = "127.0.0.1"
+    # How each request's transaction ends (PostgREST's db-tx-end): commit | commit-allow-override | rollback |
+    # rollback-allow-override; "-allow-override" honours `Prefer: tx=commit|rollback`.
+    db_tx_end: str = "commit"
+    db_plan_enabled: bool = False  # `Accept: application/vnd.pgrst.plan...` answers EXPLAIN output
 
     @field_validator("jwt_secret")
     @classmethod
@@ -63,6 +67,21 @@ class GatewaySettings(BaseSettings):
     @classmethod
     def _blank_is_none(cls, v: object) -> object:
         return None if isinstance(v, str) and not v.strip() else v
+
+    @field_validator("db_tx_end")
+    @classmethod
+    def _tx_end(cls, v: str) -> str:
+        if v not in ("commit", "commit-allow-override", "rollback", "rollback-allow-override"):
+            raise ValueError("Invalid transaction termination. Check your configuration.")  # as PostgREST
+        return v
+
+    @property
+    def tx_rollback(self) -> bool:
+        return self.db_tx_end.startswith("rollback")
+
+    @property
+    def tx_override(self) -> bool:
+        return self.db_tx_end.endswith("-allow-override")
 
     @model_validator(mode="after")
     def _distinct_ports(self) -> GatewaySettings:

@@ -7,6 +7,7 @@ statement whose single row the executor reads.
 
 from __future__ import annotations
 
+from .. import media
 from ..plan import Plan
 from .call import _call_source
 from .fragments import RESULT_COLUMNS, Params, ident, literal_name
@@ -23,6 +24,8 @@ def _body(plan: Plan) -> str:
         return "''"
     if plan.call is not None and plan.call.fn.kind == "void":
         return "''"
+    if req.media.kind in ("geojson", "handler"):
+        return media.body_sql(plan)
     agg = "json_agg(_postgrest_t)"
     scalar = plan.call is not None and plan.call.fn.kind == "scalar"
     if scalar:
