@@ -242,12 +242,28 @@ def serve(settings: GatewaySettings, workers: int) -> None:
           f"http://{settings.admin_server_host}:{settings.admin_server_port}", file=sys.stderr)
     ops = load_ops_settings()
     proxies = tuple(p.strip() for p in ops.trusted_proxies.split(",") if p.strip())
+    mail = None
     try:
         SharedLimiter(_ratelimit_table(settings, ops)).close()  # refuse an unsafe state file here, not per worker
+        mail = _start_mailer()
         run(settings, workers=workers, factory=FACTORY, exempt_peers=proxies)
     except SettingsError as exc:
         print(f"referral-service: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    finally:
+        if mail is not None:
+            mail.close()
+
+
+def _start_mailer() -> Any:
+    """The mail delivery worker when REFERRAL_SMTP_URL is set: one thread in this (the parent) process, so one
+    per host however many workers serve HTTP (several hosts share the queue through SKIP LOCKED claims)."""
+    from .mailer import MailConfigError, start_in_background
+
+    try:
+        return start_in_background()
+    except MailConfigError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def main() -> None:

@@ -13,4 +13,4 @@ def main() -> None:
     """Churnistic referral service: local database, migrations, gateway, users, backups."""
 
 
-from . import backups, db, migrations, seed, serve, users  # noqa: E402,F401  (registers the commands)
+from . import backups, db, mail, migrations, seed, serve, users  # noqa: E402,F401  (registers the commands)
