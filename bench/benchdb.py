@@ -95,7 +95,7 @@ class BenchCluster:
             # bench/capture.py reads the gateway's bind parameters from this throwaway cluster's log; migration
             # 013 keeps them out of real logs (they carry passwords), so bring them back here only
             conn.execute(f'alter role authenticator in database "{dbname}" set log_parameter_max_length = -1')
-            token = conn.execute("select api.login(%s, %s)", [ADMIN_EMAIL, password]).fetchone()[0]
+            token = conn.execute("select api.login(%s, %s)", [ADMIN_EMAIL, password]).fetchone()[0]["access_token"]
             conn.execute(HELPERS.format(n=SAMPLE_IDS))
             with conn.cursor().copy("copy bench.terms (rn, term) from stdin") as copy:
                 for i, term in enumerate(SEARCH_TERMS, 1):

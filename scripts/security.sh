@@ -32,7 +32,7 @@ import sys, httpx
 from referral_service import config, provision
 password = config.load_secrets().demo_admin_password
 r = httpx.post(sys.argv[1] + "/rpc/login", json={"email": provision.DEMO_ADMIN_EMAIL, "password": password})
-r.raise_for_status(); print(r.json())
+r.raise_for_status(); print(r.json()["access_token"])
 PY
 )
 fi
@@ -41,7 +41,7 @@ EMAIL="sqlmap-$(date +%s)@example.com"; PASS="sqlmap pass $RANDOM$RANDOM"
 curl -fs -X POST "$GATEWAY_URL/rpc/signup" -H 'Content-Type: application/json' \
   -d "{\"email\":\"$EMAIL\",\"password\":\"$PASS\"}" >/dev/null
 USER_TOKEN=$(curl -fs -X POST "$GATEWAY_URL/rpc/login" -H 'Content-Type: application/json' \
-  -d "{\"email\":\"$EMAIL\",\"password\":\"$PASS\"}" | tr -d '"')
+  -d "{\"email\":\"$EMAIL\",\"password\":\"$PASS\"}" | $VENV/python -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 OFFER=$(curl -fs "$GATEWAY_URL/offers?select=id&limit=1" | $VENV/python -c 'import json,sys; r=json.load(sys.stdin); print(r[0]["id"] if r else "00000000-0000-0000-0000-000000000000")')
 
 found=0; runs=0

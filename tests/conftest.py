@@ -87,7 +87,7 @@ class AppGateway:
     def login(self, email: str, password: str) -> str:
         reply = httpx.post(self.url + "/rpc/login", json={"email": email, "password": password}, timeout=10)
         reply.raise_for_status()
-        return reply.json()
+        return reply.json()["access_token"]
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}

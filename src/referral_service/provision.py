@@ -7,6 +7,7 @@ from importlib import resources
 import psycopg
 from psycopg import sql
 
+from . import accounts
 from .config import Secrets
 
 DEMO_ADMIN_EMAIL = "admin@example.com"
@@ -77,6 +78,7 @@ def provision(url: str, secrets: Secrets) -> None:
             " on conflict (name) do update set value = excluded.value",
             [secrets.jwt_secret],
         )
+    accounts.configure(url)  # session settings from the environment, the common-password list (issue 11)
 
 
 def load_demo_data(url: str, secrets: Secrets) -> bool:

@@ -20,6 +20,7 @@ import structlog
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from . import accounts
 from .dashboard import dashboard_app
 from .gateway import errors
 from .gateway.app import create_app
@@ -42,7 +43,9 @@ class OpsSettings(BaseSettings):
 
     rate_limit: str = "600/60"  # per client: requests/seconds; "0" turns it off
     auth_rate_limit: str = "10/60"  # per client address and target on the functions below
-    auth_rate_limit_targets: str = "api.login,api.signup"  # schema-qualified functions (or relations)
+    # schema-qualified functions (or relations) that take credentials or tokens
+    auth_rate_limit_targets: str = ("api.login,api.signup,api.refresh,api.change_password,"
+                                    "api.request_password_reset,api.reset_password")
     client_max_in_flight: int = Field(4, ge=0)  # requests of one client at once, per worker; 0 = no cap
     trusted_proxies: str = ""  # comma-separated addresses/CIDRs whose X-Forwarded-For is believed
     ratelimit_file: str | None = None  # shared by the workers of one gateway; default: private folder, per port
@@ -76,6 +79,9 @@ def configure_logging() -> None:
 
 def build(settings: GatewaySettings | None = None) -> Any:
     settings = settings or load_settings()
+    if settings.db_pre_request is None:
+        # revocation: every request's session is checked in its own transaction (docs/security.md)
+        settings = settings.model_copy(update={"db_pre_request": accounts.SESSION_CHECK})
     ops = load_ops_settings()
     general, strict = Rate.parse(ops.rate_limit), Rate.parse(ops.auth_rate_limit)
     configure_logging()

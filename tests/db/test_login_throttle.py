@@ -65,7 +65,7 @@ def test_unknown_email_answers_exactly_like_a_wrong_password(db, carol):
 def test_success_returns_the_token_and_no_status(db, carol, secrets):
     token, status, _ = attempt(db, "carol@example.com", PASSWORD)
     assert status is None
-    assert pyjwt.decode(token, secrets.jwt_secret, algorithms=["HS256"])["sub"] == str(carol)
+    assert pyjwt.decode(token["access_token"], secrets.jwt_secret, algorithms=["HS256"])["sub"] == str(carol)
 
 
 @pytest.mark.parametrize("email", ["carol@example.com", "nobody.at.all@example.com"])
@@ -95,7 +95,7 @@ def test_other_accounts_are_not_affected(db, carol):
         attempt(db, "victim-neighbour@example.com", "wrong password 1")
     refused_429(db, "victim-neighbour@example.com", PASSWORD)
     token, status, _ = attempt(db, "carol@example.com", PASSWORD)
-    assert status is None and token.count(".") == 2
+    assert status is None and token["access_token"].count(".") == 2
 
 
 def test_success_resets_the_count(db, carol):
@@ -180,11 +180,11 @@ def test_successful_logins_of_one_account_do_not_wait_for_each_other(app_db_url)
     try:
         with psycopg.connect(app_db_url) as first, psycopg.connect(app_db_url) as second:
             act_as(first, "anonymous")
-            assert first.execute("select api.login(%s, %s)", [email, PASSWORD]).fetchone()[0].count(".") == 2
+            assert first.execute("select api.login(%s, %s)", [email, PASSWORD]).fetchone()[0]["access_token"].count(".") == 2
             # `first` is still open; `second` must not queue behind it
             second.execute("set lock_timeout = '1s'")
             act_as(second, "anonymous")
-            assert second.execute("select api.login(%s, %s)", [email, PASSWORD]).fetchone()[0].count(".") == 2
+            assert second.execute("select api.login(%s, %s)", [email, PASSWORD]).fetchone()[0]["access_token"].count(".") == 2
             first.rollback()
             second.rollback()
     finally:

@@ -32,7 +32,8 @@ def test_no_api_role_can_read_the_hash(db, alice, role):
 def test_users_view_has_no_hash_column(db, alice, role):
     act_as(db, role, sub=str(alice))
     cur = db.execute("select * from api.users")
-    assert [c.name for c in cur.description] == ["id", "email", "role", "created_at", "updated_at"]
+    assert [c.name for c in cur.description] == ["id", "email", "role", "created_at", "updated_at", "last_sign_in_at",
+                                                   "disabled_at"]
 
 
 def test_anonymous_cannot_read_users(db, alice):
@@ -120,18 +121,32 @@ def login(db, email, password):
     return db.execute("select api.login(%s, %s)", [email, password]).fetchone()[0]
 
 
-def test_login_returns_a_jwt_valid_24h(db, alice, secrets):
-    token = login(db, "Alice@Example.com", PASSWORD)
-    claims = pyjwt.decode(token, secrets.jwt_secret, algorithms=["HS256"])
+def test_login_returns_a_session_with_a_one_hour_access_token(db, alice, secrets):
+    reply = login(db, "Alice@Example.com", PASSWORD)
+    assert set(reply) == {"access_token", "token_type", "expires_in", "expires_at", "refresh_token", "user"}
+    assert reply["token_type"] == "bearer" and reply["expires_in"] == 3600
+    assert reply["user"]["id"] == str(alice) and reply["user"]["email"] == "alice@example.com"
+    claims = pyjwt.decode(reply["access_token"], secrets.jwt_secret, algorithms=["HS256"])
     assert claims["role"] == "app_user" and claims["sub"] == str(alice) == claims["user_id"]
-    assert claims["email"] == "alice@example.com"
-    assert claims["exp"] - claims["iat"] == 24 * 3600
+    assert claims["email"] == "alice@example.com" and claims["exp"] == reply["expires_at"]
+    assert claims["exp"] - claims["iat"] == 3600
     assert abs(claims["iat"] - time.time()) < 60
+    db.execute("reset role")
+    assert db.execute("select user_id from internal.sessions where id = %s", [claims["sid"]]).fetchone()[0] == alice
+    assert len(reply["refresh_token"]) >= 43  # 256 random bits, base64url
+
+
+def test_the_seed_24h_token_is_a_setting(db, alice, secrets):
+    db.execute("""select internal.set_auth_settings('{"legacy_tokens": true}')""")
+    token = login(db, "alice@example.com", PASSWORD)
+    claims = pyjwt.decode(token, secrets.jwt_secret, algorithms=["HS256"])
+    assert claims["exp"] - claims["iat"] == 24 * 3600 and "sid" in claims
 
 
 def test_admin_login_carries_admin_role(db, secrets):
     db.execute("select internal.create_user('root@example.com', %s, 'admin')", [PASSWORD])
-    claims = pyjwt.decode(login(db, "root@example.com", PASSWORD), secrets.jwt_secret, algorithms=["HS256"])
+    reply = login(db, "root@example.com", PASSWORD)
+    claims = pyjwt.decode(reply["access_token"], secrets.jwt_secret, algorithms=["HS256"])
     assert claims["role"] == "app_admin"
 
 

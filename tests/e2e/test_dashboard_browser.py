@@ -127,7 +127,8 @@ def check_admin_session(page, url: str, email: str, password: str) -> None:
     assert "refresh-rollups" in text["jobs"] and "*/5 * * * *" in text["jobs"]
     assert "Cache hit ratio" in text["database"] and "%" in text["database"]
     assert "Requests / s" in text["service"]
-    token = httpx.post(url + "/rpc/login", json={"email": email, "password": password}, timeout=10).json()
+    token = httpx.post(url + "/rpc/login", json={"email": email, "password": password},
+                       timeout=10).json()["access_token"]
     # the API port serves /metrics to an admin's token only (the page sends it); else it is the admin port's
     assert httpx.get(url + "/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=5).status_code == 200
     assert httpx.get(url + "/metrics", timeout=5).status_code == 404  # not to anyone else

@@ -161,7 +161,7 @@ def test_restore_installs_the_environments_secrets_and_the_gateway_accepts_its_t
     with gateway_process(app_gateway_env(target, secrets), tmp_path / "gateway.log") as gw:
         fresh = httpx.post(gw.url + "/rpc/login", json={"email": email, "password": password}, timeout=10)
         assert fresh.status_code == 200, fresh.text
-        for bearer in (token, fresh.json()):
+        for bearer in (token, fresh.json()["access_token"]):
             mine = httpx.get(gw.url + "/users", headers={"Authorization": f"Bearer {bearer}"}, timeout=10)
             assert mine.status_code == 200, mine.text
             assert [row["email"] for row in mine.json()] == [email]

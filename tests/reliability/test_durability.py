@@ -61,7 +61,7 @@ class Writer:
 def _login(url: str) -> str:
     r = httpx.post(url + "/rpc/login", json={"email": ADMIN[0], "password": ADMIN[1]}, timeout=10)
     r.raise_for_status()
-    return r.json()
+    return r.json()["access_token"]
 
 
 def _ids(app_url: str) -> set[str]:

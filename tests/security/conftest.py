@@ -37,7 +37,7 @@ def secured(security_db: FaultDb, tmp_path_factory) -> Iterator[tuple[Gateway, d
         for actor, (email, password) in accounts.items():
             r = httpx.post(gw.url + "/rpc/login", json={"email": email, "password": password}, timeout=10)
             r.raise_for_status()
-            tokens[actor] = r.json()
+            tokens[actor] = r.json()["access_token"]
         yield gw, tokens
 
 

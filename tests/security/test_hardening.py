@@ -161,7 +161,7 @@ def test_tokens_do_not_multiply_attempts_and_signup_is_limited_per_address(stric
     with psycopg.connect(security_db.app_url, autocommit=True) as conn:
         conn.execute("select internal.create_user(%s, %s, 'user')", [email, password])
     token = httpx.post(strict_service.url + "/rpc/login", json={"email": email, "password": password},
-                       headers={"X-Forwarded-For": "10.2.0.99"}, timeout=10).json()
+                       headers={"X-Forwarded-For": "10.2.0.99"}, timeout=10).json()["access_token"]
     statuses = []
     for i in range(4):
         headers = {**address, **(auth(token) if i % 2 else {})}  # alternate with and without a token
