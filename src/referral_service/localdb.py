@@ -134,6 +134,9 @@ class Cluster:
             "shared_buffers": "'256MB'",
             "log_min_duration_statement": "1000",
         }
+        from .backup.pgbackrest import server_settings  # WAL archiving, once `pitr enable` has run
+
+        settings.update(server_settings(self))
         (self.pgdata / "referral.conf").write_text(
             "# written by referral-service at every start; edit localdb.py instead\n"
             + "".join(f"{key} = {value}\n" for key, value in settings.items()))

@@ -104,10 +104,15 @@ def create_user(url: str, email: str, password: str, role: str) -> str:
         return str(conn.execute("select internal.create_user(%s, %s, %s)", [email, password, role]).fetchone()[0])
 
 
-def record_backup(url: str, file: str, size: int | None, verified: bool, ok: bool, error: str | None = None) -> None:
-    """One row in internal.backup_runs: what the dashboard and the backup-age alert read."""
+def record_backup(url: str, file: str, size: int | None, verified: bool, ok: bool, error: str | None = None,
+                  kind: str = "dump") -> None:
+    """One row in internal.backup_runs: what the dashboard and the backup-age alert read.
+
+    `kind` is "dump" (pg_dump) or the pgBackRest type ("full", "diff", "incr"; migration 022).
+    """
     with psycopg.connect(url) as conn:
         conn.execute(
-            "insert into internal.backup_runs (file, size_bytes, verified, ok, error) values (%s, %s, %s, %s, %s)",
-            [file, size, verified, ok, error],
+            "insert into internal.backup_runs (file, size_bytes, verified, ok, error, kind)"
+            " values (%s, %s, %s, %s, %s, %s)",
+            [file, size, verified, ok, error, kind],
         )

@@ -110,8 +110,22 @@ function renderBackup(backup) {
   fill("panel-backup", h("div", { class: "tiles" },
     tile("Latest backup", time(latest.finished_at), h("span", {}, status, " ", verified)),
     tile("Size", bytes(latest.size_bytes), latest.file),
-    tile("Last verified", time(backup.latest_verified))),
+    tile("Last verified", time(backup.latest_verified)),
+    ...pitrTiles(backup)),
     latest.error ? h("p", { class: "error" }, latest.error) : null);
+}
+
+// Point-in-time recovery (migration 022): the newest pgBackRest backup and the newest archived WAL segment.
+function pitrTiles(backup) {
+  const wal = backup.wal;
+  if (!wal) return [];
+  const pitr = backup.latest_pitr;
+  const failures = wal.failed_count ? badge(`${wal.failed_count} failed`, "bad") : null;
+  return [
+    tile("Last pgBackRest backup", pitr ? time(pitr.finished_at) : "none", pitr ? `${pitr.kind} ${pitr.file}` : ""),
+    tile("Newest WAL archived", wal.archiving ? time(wal.last_archived_at) : "archiving off",
+      h("span", {}, wal.last_archived_wal || "", " ", failures)),
+  ];
 }
 
 function renderOffers(offers) {

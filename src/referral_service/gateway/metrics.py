@@ -31,6 +31,10 @@ class Metrics:
             for name, help_text in [
                 ("referral_backup_last_success_timestamp_seconds", "Unix time of the newest good backup"),
                 ("referral_backup_last_verified_timestamp_seconds", "Unix time of the newest verified backup"),
+                ("referral_backup_last_pitr_timestamp_seconds", "Unix time of the newest good pgBackRest backup"),
+                ("referral_wal_archiving", "1 when PostgreSQL archives WAL (point-in-time recovery)"),
+                ("referral_wal_last_archived_timestamp_seconds", "Unix time the newest WAL segment was archived"),
+                ("referral_wal_archive_failures_total", "Failed WAL archive attempts since the server started"),
             ]
         }
 
