@@ -4,9 +4,11 @@ filled and a chart drawn, then signs out; a non-admin, a bad token and an anonym
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -178,10 +180,33 @@ def test_wrong_password_sees_no_data(site, page):
 def test_anonymous_and_forged_tokens_see_no_data(site, page):
     page.goto(site.url + "/dashboard")
     assert_no_data(page)
-    page.evaluate("sessionStorage.setItem('churnistic.dashboard.token', 'forged.token.value')")
+    page.evaluate("""sessionStorage.setItem('churnistic.dashboard.session', '{"access_token": "forged.token.value"}')""")
     page.reload()
     wait_for_error(page)
     assert_no_data(page)
+
+
+def test_the_page_refreshes_its_token_and_signs_out_when_the_session_ends(site, page, app_db_url):
+    email = "dashboard-session@test.example"
+    with psycopg.connect(app_db_url, autocommit=True) as conn:
+        conn.execute("delete from internal.users where email = %s", [email])
+        conn.execute("select internal.create_user(%s, 'dashboard pass 123', 'admin')", [email])
+    sign_in(page, site.url, email, "dashboard pass 123")
+    page.wait_for_selector("#panel-events[data-state=ready]", timeout=15000)
+    stored = json.loads(page.evaluate("sessionStorage.getItem('churnistic.dashboard.session')"))
+    stored["expires_at"] = time.time() + 30  # about to expire: the next refresh renews it first
+    page.evaluate("(s) => sessionStorage.setItem('churnistic.dashboard.session', s)", json.dumps(stored))
+    page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    page.wait_for_function("(old) => !sessionStorage.getItem('churnistic.dashboard.session').includes(old)",
+                           arg=stored["refresh_token"], timeout=10000)
+    with psycopg.connect(app_db_url, autocommit=True) as conn:
+        conn.execute("select internal.account_revoke(%s)", [email])
+    page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    wait_for_error(page)
+    assert "sign in again" in page.inner_text("#signin-error")
+    assert_no_data(page)
+    with psycopg.connect(app_db_url, autocommit=True) as conn:
+        conn.execute("delete from internal.users where email = %s", [email])
 
 
 def test_page_is_usable_on_a_phone(site, browser):

@@ -7,7 +7,8 @@ import { barChart, lineChart } from "./charts.js";
 import * as metrics from "./metrics.js";
 
 const API = new URL("../", location.href); // the page is served at <gateway>/dashboard/
-const TOKEN_KEY = "churnistic.dashboard.token";
+const SESSION_KEY = "churnistic.dashboard.session";
+const RENEW_BEFORE_S = 120;  // refresh the access token this long before it expires
 const REFRESH_MS = 15000;
 const EVENT_TYPES = ["offer_view", "offer_click", "referral_click"];
 
@@ -69,6 +70,30 @@ async function rpc(name, body, token) {
   const payload = await res.json().catch(() => null);
   if (!res.ok) throw new ApiError(res.status, (payload && payload.message) || `HTTP ${res.status}`);
   return payload;
+}
+
+// The session from login/refresh: {access_token, refresh_token, expires_at} (a bare token string when the
+// service hands out the seed's 24-hour tokens). Refresh tokens are single-use: one refresh at a time.
+let renewing = null;
+
+function session() {
+  try { return JSON.parse(sessionStorage.getItem(SESSION_KEY)); } catch { return null; }
+}
+
+function keep(reply) {
+  const value = typeof reply === "string" ? { access_token: reply } : reply;
+  sessionStorage.setItem(SESSION_KEY, JSON.stringify(value));
+}
+
+async function accessToken() {
+  const current = session();
+  if (!current) return null;
+  const left = current.expires_at ? current.expires_at - Date.now() / 1000 : Infinity;
+  if (left > RENEW_BEFORE_S || !current.refresh_token) return current.access_token;
+  renewing = renewing || rpc("refresh", { refresh_token: current.refresh_token })
+    .then((reply) => { keep(reply); return reply.access_token; })
+    .finally(() => { renewing = null; });
+  return renewing;  // a refused refresh (401) signs out like any 401
 }
 
 // Null when /metrics is missing or unreadable: the service panel then shows n/a.
@@ -218,7 +243,9 @@ function showBoard(signedIn) {
 }
 
 function signOut(message = "") {
-  sessionStorage.removeItem(TOKEN_KEY);
+  const ended = session();
+  if (ended && !message) rpc("logout", {}, ended.access_token).catch(() => {});  // end it on the server too
+  sessionStorage.removeItem(SESSION_KEY);
   clearInterval(state.timer);
   Object.assign(state, { doc: null, scrape: null, timer: null });
   // drop every figure from the page, not only hide it
@@ -233,10 +260,10 @@ function signOut(message = "") {
 }
 
 async function refresh() {
-  const token = sessionStorage.getItem(TOKEN_KEY);
-  if (!token || state.busy) return;
+  if (!session() || state.busy) return;
   state.busy = true;
   try {
+    const token = await accessToken();
     const [doc, current] = await Promise.all([rpc("dashboard", {}, token), scrape(token)]);
     const service = current ? metrics.compare(state.scrape, current) : null;
     const first = !state.scrape && current;
@@ -259,9 +286,8 @@ async function refresh() {
 }
 
 async function refreshMetrics() {
-  const token = sessionStorage.getItem(TOKEN_KEY);
-  if (!token || !state.doc) return;
-  const current = await scrape(token);
+  if (!session() || !state.doc) return;
+  const current = await scrape(await accessToken().catch(() => null));
   renderService(current ? metrics.compare(state.scrape, current) : null);
   if (current) state.scrape = current;
 }
@@ -278,8 +304,7 @@ $("#signin").addEventListener("submit", async (event) => {
   button.disabled = true;
   $("#signin-error").textContent = "";
   try {
-    const token = await rpc("login", { email: $("#email").value, password: $("#password").value });
-    sessionStorage.setItem(TOKEN_KEY, token);
+    keep(await rpc("login", { email: $("#email").value, password: $("#password").value }));
     $("#password").value = "";
     await start();
   } catch (err) {
@@ -308,4 +333,4 @@ window.addEventListener("resize", () => {
 // Back on the tab after a while: refresh at once rather than at the next tick.
 document.addEventListener("visibilitychange", () => { if (!document.hidden) refresh(); });
 
-if (sessionStorage.getItem(TOKEN_KEY)) start(); else showBoard(false);
+if (session()) start(); else showBoard(false);
