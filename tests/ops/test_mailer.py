@@ -10,6 +10,7 @@ import asyncio
 import email
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -370,3 +371,46 @@ def test_serve_runs_exactly_one_mailer_and_stops_it_cleanly(inbox, smtp, outbox_
         assert mailers == 1
     # SIGTERM: the mailer finished and let go before the process ended (uvicorn re-raises the signal)
     assert "referral-service mailer: stopped" in log.read_text()
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (the worker trusts it only through cafile=)."""
+    folder = tmp_path_factory.mktemp("smtp-tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    return cert, key
+
+
+@pytest.mark.parametrize("scheme", ["starttls", "smtps"])
+def test_tls_per_url_scheme_with_verified_certificates(inbox, outbox_db, certificate, tmp_path, scheme):
+    cert, key = certificate
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    port = localdb.free_port()
+    tls = {"tls_context": context, "require_starttls": True} if scheme == "starttls" else {
+        "ssl_context": context, "auth_require_tls": False}  # aiosmtpd offers AUTH on implicit TLS only so
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, authenticator=inbox.authenticate, **tls)
+    controller.start()
+    base = (f"smtp://mailer%40test:s%3Acret%2Fpass%20word@127.0.0.1:{port}?starttls=true" if scheme == "starttls"
+            else f"smtps://mailer%40test:s%3Acret%2Fpass%20word@127.0.0.1:{port}?")
+    try:
+        [untrusted] = queue(outbox_db, ("hal@example.com", "Untrusted", "b"))
+        with worker(outbox_db, base, tmp_path / "untrusted.log"):  # the system CAs do not know this server
+            wait_for(lambda: rows(outbox_db)[untrusted][0] >= 1 and rows(outbox_db)[untrusted][4], what="a refusal")
+        assert "CERTIFICATE_VERIFY_FAILED" in rows(outbox_db)[untrusted][4] and inbox.messages == []
+        with worker(outbox_db, f"{base}&cafile={cert}" if "?" in base else f"{base}?cafile={cert}",
+                    tmp_path / "trusted.log"):
+            wait_for(lambda: inbox.subjects() == ["Untrusted"], what="delivery over TLS")
+        assert set(inbox.logins) == {(SMTP_USER.encode(), SMTP_PASSWORD.encode())}
+    finally:
+        controller.stop()
+
+
+def test_starttls_required_but_not_offered_is_never_a_silent_downgrade(inbox, smtp, outbox_db, tmp_path):
+    [mid] = queue(outbox_db, ("ivy@example.com", "No downgrade", "b"))
+    with worker(outbox_db, f"smtp://127.0.0.1:{smtp.port}?starttls=true", tmp_path / "mailer.log"):
+        wait_for(lambda: rows(outbox_db)[mid][4], what="a refusal")
+    assert "offers no STARTTLS" in rows(outbox_db)[mid][4] and inbox.messages == []
