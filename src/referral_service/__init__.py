@@ -1,1 +1,3 @@
 """Churnistic referral service."""
+
+__version__ = "0.1.0"

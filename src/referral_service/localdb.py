@@ -9,12 +9,15 @@ and `.data/<name>` points there.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
@@ -51,13 +54,43 @@ def _reachable_by_service_user(folder: Path) -> bool:
     return probe.returncode == 0
 
 
+ORPHAN_WAIT = 30.0  # seconds `start` waits for server processes a crashed postmaster left behind
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 @dataclass(frozen=True)
 class Cluster:
-    """One local cluster: its folder under the data dir, its TCP port and its superuser password."""
+    """One local cluster: its folder under the data dir, its TCP port and its superuser password.
+
+    The port is stored with the cluster (`cluster.json` beside its data) when it is created or started, and
+    every later command reads it from there: a new shell without REFERRAL_DB_PORT still finds the cluster.
+    An explicit `port` (tests, `db start --port`) is used as given and stored at the next start."""
 
     name: str = "pg"
-    port: int = config.DB_PORT
-    data_dir: Path = config.DATA_DIR
+    port: int | None = None
+    data_dir: Path = field(default_factory=lambda: config.DATA_DIR)
+
+    def __post_init__(self) -> None:
+        if self.port is not None:
+            return
+        stored, asked = self.stored_port(), config.requested_db_port()
+        if stored and asked and stored != asked:
+            raise OperatorError(
+                f"the cluster in {self.home} uses port {stored} (stored with it), but REFERRAL_DB_PORT={asked}: "
+                f"unset REFERRAL_DB_PORT, or move the cluster with `referral-service db start --port {asked}`")
+        object.__setattr__(self, "port", stored or asked or config.DEFAULT_DB_PORT)
+
+    def stored_port(self) -> int | None:
+        try:
+            return int(json.loads((self.home / "cluster.json").read_text())["port"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _store_port(self) -> None:
+        (self.home / "cluster.json").write_text(json.dumps({"port": self.port}) + "\n")
 
     @property
     def home(self) -> Path:
@@ -116,6 +149,7 @@ class Cluster:
             raise OperatorError(f"initdb failed: {done.stderr.strip().splitlines()[-1]}")
         (self.place / "run").mkdir(exist_ok=True)
         give_to_service_user(self.place / "run")
+        self._store_port()
         return True
 
     def _write_settings(self) -> None:
@@ -151,25 +185,66 @@ class Cluster:
             return False
         return run_as_service_user([pg_bin("pg_ctl"), "status", "-D", str(self.pgdata)]).returncode == 0
 
-    def start(self) -> None:
+    def start(self, log: Callable[[str], None] = _stderr) -> None:
         self.init()
         if self.running():
+            stored = self.stored_port()
+            if stored and stored != self.port:
+                raise OperatorError(f"the cluster runs on port {stored}; stop it first to move it to {self.port}")
             self._ensure_database()
             return
         self._write_settings()
         if port_in_use(self.port):
             raise OperatorError(
                 f"port {self.port} on 127.0.0.1 is taken by another program; "
-                f"stop it or choose another port with REFERRAL_DB_PORT"
+                f"stop it or start the cluster elsewhere with `referral-service db start --port N`"
             )
-        done = run_as_service_user([
-            pg_bin("pg_ctl"), "start", "-w", "-t", "60", "-D", str(self.pgdata),
-            "-l", str(self.place / "server.log"), "-o", f"-p {self.port}",
-        ])
-        if done.returncode != 0:
+        self._store_port()
+        deadline = time.monotonic() + ORPHAN_WAIT
+        self._wait_for_orphans(deadline, log)
+        while True:
+            done = run_as_service_user([
+                pg_bin("pg_ctl"), "start", "-w", "-t", "60", "-D", str(self.pgdata),
+                "-l", str(self.place / "server.log"), "-o", f"-p {self.port}",
+            ])
+            if done.returncode == 0:
+                break
             tail = (self.place / "server.log").read_text(errors="replace").strip().splitlines()[-3:]
+            # a backend of a crashed postmaster may still attach the old shared memory: wait, then again
+            if any("shared memory block" in line for line in tail) and time.monotonic() < deadline:
+                self._wait_for_orphans(deadline, log, at_least=0.5)
+                continue
             raise OperatorError(f"PostgreSQL did not start: {' | '.join(tail)}")
         self._ensure_database()
+
+    def orphans(self) -> list[int]:
+        """Server processes still working in this cluster's data folder while no postmaster runs (after a
+        crash or `kill -9` of the postmaster, backends finish what they were doing before they notice)."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                if Path(os.readlink(entry / "cwd")) == self.pgdata:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+        return found
+
+    def _wait_for_orphans(self, deadline: float, log: Callable[[str], None], at_least: float = 0.0) -> None:
+        pids = self.orphans()
+        if not pids and not at_least:
+            return
+        if pids:
+            log(f"waiting up to {max(0, deadline - time.monotonic()):.0f} s for {len(pids)} server process(es) "
+                f"left by a crashed postmaster to exit (pids {', '.join(map(str, pids[:8]))})")
+        time.sleep(at_least)
+        while (pids := self.orphans()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if pids:
+            raise OperatorError(
+                f"server processes of a crashed postmaster still run after {ORPHAN_WAIT:.0f} s "
+                f"(pids {', '.join(map(str, pids))}); end them (kill {' '.join(map(str, pids))}) and start again")
 
     def _ensure_database(self) -> None:
         import psycopg

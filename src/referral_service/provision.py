@@ -64,21 +64,18 @@ def set_role_password(conn: psycopg.Connection, role: str, password: str) -> Non
         sql.Identifier(role), sql.Literal(scram_verifier(conn, role, password))))
 
 
-def provision(url: str, secrets: Secrets) -> None:
-    """Set the authenticator's password and the JWT signing key (idempotent; rotates them when changed).
+def provision(url: str, secrets: Secrets) -> list[str]:
+    """Install the authenticator's password and the JWT signing key where the database has none yet.
 
-    One transaction that neither pg_stat_statements nor the server log records: the password goes as a
-    SCRAM verifier computed here, the signing key as a bound parameter that is not logged.
+    Never replaces installed ones: a mismatch with the environment is refused (secrets.SecretsMismatch) and
+    only `referral-service secrets rotate` changes them. Returns what was installed. The password goes as a
+    SCRAM verifier computed here, the key as a bound parameter in a transaction nothing records.
     """
-    with psycopg.connect(url, autocommit=True) as conn, conn.transaction():
-        quiet_transaction(conn)
-        set_role_password(conn, "authenticator", secrets.authenticator_password)
-        conn.execute(
-            "insert into internal.secrets (name, value) values ('jwt_secret', %s)"
-            " on conflict (name) do update set value = excluded.value",
-            [secrets.jwt_secret],
-        )
+    from .secrets import install
+
+    installed = install(url, secrets)
     accounts.configure(url)  # session settings from the environment, the common-password list (issue 11)
+    return installed
 
 
 def load_demo_data(url: str, secrets: Secrets) -> bool:

@@ -30,10 +30,15 @@ def serve(host: str | None, port: int | None, workers: int, pgbouncer: bool, pgb
         env["PGRST_SERVER_HOST"] = host
     if port:
         env["PGRST_SERVER_PORT"] = str(port)
-    if not env.get("PGRST_DB_URI"):
+    local = not env.get("PGRST_DB_URI")
+    if local:
         ensure_database()
         env["PGRST_DB_URI"] = authenticator_url()
-    env.setdefault("PGRST_JWT_SECRET", config.load_secrets().jwt_secret)
+    if not env.get("PGRST_JWT_SECRET"):  # the installed keys (current + still-valid previous, with kid) as a JWKS
+        from .. import localdb, secrets as installed_secrets
+
+        admin = localdb.admin_url() if (local or env.get("DATABASE_URL")) else None
+        env["PGRST_JWT_SECRET"] = installed_secrets.gateway_jwt_secret(config.load_secrets(), admin)
     bouncer = None
     if pgbouncer:
         from ..pgbouncer import Bouncer

@@ -35,8 +35,7 @@ class Gateway:
     def __init__(self, settings: GatewaySettings) -> None:
         self.settings = settings
         self.schemas = settings.schemas
-        self.auth = Authenticator(settings.jwt_secret, settings.jwt_aud, settings.db_anon_role,
-                                  settings.jwt_cache_seconds)
+        self.auth = Authenticator.from_settings(settings)  # secret or JWKS, role claim key, audience, anon role
         self.pre_request = execute.pre_request_sql(settings.db_pre_request)
         self.pool: AsyncConnectionPool | None = None
         self.cache: schema.SchemaCache | None = None

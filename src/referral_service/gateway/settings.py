@@ -18,7 +18,11 @@ class GatewaySettings(BaseSettings):
     db_schemas: str = Field("api", validation_alias=AliasChoices("PGRST_DB_SCHEMAS", "PGRST_DB_SCHEMA",
                                                                  "db_schemas"))
     db_anon_role: str | None = "anonymous"
-    jwt_secret: str
+    # None: anonymous requests only (a token gets 500 PGRST300, as PostgREST). A JWKS, a JWK or a plain secret.
+    jwt_secret: str | None = None
+    jwt_secret_is_base64: bool = False
+    jwt_role_claim_key: str = Field(".role", validation_alias=AliasChoices(
+        "PGRST_JWT_ROLE_CLAIM_KEY", "PGRST_ROLE_CLAIM_KEY", "jwt_role_claim_key"))
     jwt_aud: str | None = None
     db_max_rows: int | None = 1000
     db_pool: int = Field(10, ge=1)
@@ -57,9 +61,21 @@ class GatewaySettings(BaseSettings):
 
     @field_validator("jwt_secret")
     @classmethod
-    def _secret_length(cls, v: str) -> str:
-        if len(v) < 32:
-            raise ValueError("the JWT secret must be at least 32 characters long")
+    def _secret_form(cls, v: str | None) -> str | None:
+        from .auth import SecretError, parse_secret
+
+        try:
+            parse_secret(v)  # a JWKS, a JWK, or a plain secret of at least 32 characters
+        except SecretError as exc:
+            raise ValueError(str(exc)) from None
+        return v or None
+
+    @field_validator("jwt_role_claim_key")
+    @classmethod
+    def _role_claim_key(cls, v: str) -> str:
+        from .role_claim import RoleClaimKey
+
+        RoleClaimKey.parse(v)
         return v
 
     @field_validator("db_anon_role", "db_pre_request", "db_listen_uri", "jwt_aud", "server_cors_allowed_origins",

@@ -1,0 +1,1 @@
+"""`referral-service status`: the whole local stack at a glance."""
