@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from email.policy import default as default_policy
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 from aiosmtpd.controller import Controller
@@ -414,3 +415,65 @@ def test_starttls_required_but_not_offered_is_never_a_silent_downgrade(inbox, sm
     with worker(outbox_db, f"smtp://127.0.0.1:{smtp.port}?starttls=true", tmp_path / "mailer.log"):
         wait_for(lambda: rows(outbox_db)[mid][4], what="a refusal")
     assert "offers no STARTTLS" in rows(outbox_db)[mid][4] and inbox.messages == []
+
+
+def test_password_reset_mail_arrives_and_its_link_resets_the_password(inbox, smtp, outbox_db, app_gateway, tmp_path):
+    """Issue 11 end to end: request_password_reset over HTTP → outbox → SMTP → follow the link's token."""
+    address = f"reset-{time.time_ns()}@example.com"
+    with psycopg.connect(outbox_db, autocommit=True) as conn:
+        conn.execute("select internal.create_user(%s, 'before reset 123')", [address])
+    try:
+        asked = httpx.post(app_gateway.url + "/rpc/request_password_reset", json={"email": address}, timeout=10)
+        assert asked.status_code == 204
+        with worker(outbox_db, smtp.url, tmp_path / "mailer.log"):
+            mail = wait_for(lambda: next((m for m in inbox.messages if m["To"] == address), None), what="reset mail")
+        token = mail.get_content().split("#token=", 1)[1].split()[0]
+        reset = httpx.post(app_gateway.url + "/rpc/reset_password",
+                           json={"token": token, "new_password": "after reset 456"}, timeout=10)
+        assert reset.status_code == 204, reset.text
+        signed_in = httpx.post(app_gateway.url + "/rpc/login", json={"email": address, "password": "after reset 456"},
+                               timeout=10)
+        assert signed_in.status_code == 200 and signed_in.json()["user"]["email"] == address
+    finally:
+        with psycopg.connect(outbox_db, autocommit=True) as conn:
+            conn.execute("delete from internal.users where email = %s", [address])
+
+
+def test_backoff_doubles_to_its_cap_then_gives_up_and_old_mail_is_purged(outbox_db):
+    """The schedule in SQL, with the database's clock: one transaction, rolled back."""
+    with psycopg.connect(outbox_db) as conn:
+        conn.execute("""select internal.set_mail_delivery('{"max_attempts": 5, "backoff_base_seconds": 30,
+                        "backoff_cap_seconds": 100, "lease_seconds": 60}')""")
+        mid = conn.execute("select internal.queue_mail('jo@example.com', 'Backoff', 'b', 'test_mail')").fetchone()[0]
+        conn.execute("update internal.mail_outbox set created_at = created_at - interval '1 hour' where id = %s", [mid])
+        delays = []
+        for _ in range(5):
+            conn.execute("update internal.mail_outbox set next_attempt_at = now() where id = %s", [mid])
+            [claim] = [r[1] for r in conn.execute("select id, claim from internal.mail_claim(100)") if r[0] == mid]
+            assert conn.execute("select extract(epoch from leased_until - now()) from internal.mail_outbox"
+                                " where id = %s", [mid]).fetchone() == (60,)
+            state = conn.execute("select internal.mail_retry(%s, %s, '451 later')", [mid, claim]).fetchone()[0]
+            delays.append((state, conn.execute("select extract(epoch from next_attempt_at - now())::int"
+                                               " from internal.mail_outbox where id = %s", [mid]).fetchone()[0]))
+        assert [d for _, d in delays[:4]] == [30, 60, 100, 100] and [s for s, _ in delays] == ["queued"] * 4 + ["failed"]
+        assert conn.execute("select internal.mail_retry(%s, %s, 'late')", [mid, claim]).fetchone() == ("stale",)
+        # a lease that ran out on the last attempt ends failed, not tried once more
+        other = conn.execute("select internal.queue_mail('kim@example.com', 'Lost', 'b', 'test_mail')").fetchone()[0]
+        conn.execute("update internal.mail_outbox set attempts = 5, claim = gen_random_uuid(),"
+                     " leased_until = now() - interval '1 second' where id = %s", [other])
+        assert other not in [r[0] for r in conn.execute("select id from internal.mail_claim(100)")]
+        assert "lease ran out" in conn.execute("select last_error from internal.mail_outbox where id = %s"
+                                               " and failed_at is not null", [other]).fetchone()[0]
+        # retention: failed after 30 days, sent after 7, queued never
+        conn.execute("update internal.mail_outbox set failed_at = now() - interval '31 days' where id = %s", [other])
+        sent = conn.execute("select internal.queue_mail('lu@example.com', 'Old', 'b', 'test_mail')").fetchone()[0]
+        conn.execute("update internal.mail_outbox set sent_at = now() - interval '8 days' where id = %s", [sent])
+        waiting = conn.execute("select internal.queue_mail('mo@example.com', 'Wait', 'b', 'test_mail')").fetchone()[0]
+        conn.execute("update internal.mail_outbox set created_at = now() - interval '90 days' where id = %s", [waiting])
+        assert conn.execute("select internal.purge_mail(now())").fetchone() == (2,)  # `sent` and `other`
+        left = {r[0] for r in conn.execute("select id from internal.mail_outbox where id = any(%s)",
+                                           [[mid, other, sent, waiting]])}
+        assert left == {mid, waiting}  # `mid` failed just now
+        assert conn.execute("select schedule, command from cron.job where jobname = 'purge-sent-mail'").fetchone() == \
+            ("17 4 * * *", "select internal.purge_mail(now())")
+        conn.rollback()
