@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import structlog
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from . import accounts
+from . import logging as service_logging
 from .dashboard import dashboard_app
 from .gateway import errors
 from .gateway.app import create_app
@@ -31,6 +31,7 @@ from .gateway.middleware.ratelimit import RateLimitMiddleware
 from .gateway.ratelimit import Rate, SharedLimiter, runtime_dir
 from .gateway.server import run
 from .gateway.settings import GatewaySettings, SettingsError, load_settings
+from .gateway.sources import SourceError, service_keys
 
 FACTORY = "referral_service.service:build"
 METRICS_ROLES = frozenset({"app_admin"})  # JWT roles that may read /metrics on the API port (the dashboard)
@@ -60,21 +61,19 @@ class OpsSettings(BaseSettings):
 
 
 def load_ops_settings() -> OpsSettings:
+    """REFERRAL_* variables over the config file's referral-* keys (gateway/sources.py)."""
     try:
-        return OpsSettings()
+        return OpsSettings(**service_keys(OpsSettings, "REFERRAL_", os.environ))
+    except SourceError as exc:
+        raise SettingsError(str(exc)) from None
     except ValidationError as exc:
         first = exc.errors()[0]
         raise SettingsError(f"REFERRAL_{str(first['loc'][0]).upper()}: {first['msg'].removeprefix('Value error, ')}")
 
 
-def configure_logging() -> None:
-    """One JSON object per line on stdout."""
-    structlog.configure(
-        processors=[structlog.processors.TimeStamper(fmt="iso", utc=True), structlog.processors.add_log_level,
-                    structlog.processors.JSONRenderer(serializer=orjson.dumps)],
-        logger_factory=structlog.BytesLoggerFactory(sys.stdout.buffer),
-        cache_logger_on_first_use=True,
-    )
+def configure_logging(level: str = "info") -> None:
+    """One JSON object per line on stdout, for our records and the libraries' (referral_service/logging.py)."""
+    service_logging.configure(level)
 
 
 def build(settings: GatewaySettings | None = None) -> Any:
@@ -84,7 +83,7 @@ def build(settings: GatewaySettings | None = None) -> Any:
         settings = settings.model_copy(update={"db_pre_request": accounts.SESSION_CHECK})
     ops = load_ops_settings()
     general, strict = Rate.parse(ops.rate_limit), Rate.parse(ops.auth_rate_limit)
-    configure_logging()
+    configure_logging(settings.log_level)
     metrics = Metrics()
     limiter = SharedLimiter(_ratelimit_table(settings, ops))
     holder: dict[str, Any] = {}  # the core gateway, known once create_app has built it
@@ -244,8 +243,7 @@ def serve(settings: GatewaySettings, workers: int) -> None:
     if settings.admin_server_port is None:
         port = settings.server_port + 1 if settings.server_port else 0
         settings = settings.model_copy(update={"admin_server_port": port})
-    print(f"referral-service: admin endpoints (/live /ready /metrics) on "
-          f"http://{settings.admin_server_host}:{settings.admin_server_port}", file=sys.stderr)
+    # run() logs "listening" with both addresses once the sockets are bound
     ops = load_ops_settings()
     proxies = tuple(p.strip() for p in ops.trusted_proxies.split(",") if p.strip())
     mail = None

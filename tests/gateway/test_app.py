@@ -39,7 +39,7 @@ def test_missing_secret(monkeypatch):
 def test_schema_alias_and_defaults(monkeypatch):
     monkeypatch.setenv("PGRST_DB_SCHEMA", "a, b")
     s = load_settings(jwt_secret=SECRET)
-    assert (s.schemas, s.db_anon_role, s.db_max_rows, s.server_port) == (["a", "b"], "anonymous", 1000, 3000)
+    assert (s.schemas, s.db_anon_role, s.db_max_rows, s.server_port) == (["a", "b"], "anonymous", None, 3000)
 
 
 def test_503_until_schema_cache_loaded():

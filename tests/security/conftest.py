@@ -25,7 +25,7 @@ def security_db(secrets: config.Secrets) -> Iterator[FaultDb]:
 @pytest.fixture(scope="module")
 def secured(security_db: FaultDb, tmp_path_factory) -> Iterator[tuple[Gateway, dict[str, str]]]:
     """A running service on the security cluster, and a bearer token per actor (anon has none)."""
-    env = security_db.app_env(PGRST_DB_POOL="4")
+    env = security_db.app_env(PGRST_DB_POOL="4", PGRST_DB_MAX_ROWS="1000")  # unset would be no limit
     with gateway(env, tmp_path_factory.mktemp("secured") / "gateway.log", ready_path="/ready") as gw:
         tokens = {"anon": ""}
         # fresh accounts per module: the admin fuzz run may have edited or deleted earlier ones

@@ -138,19 +138,22 @@ class Gateway:
         method = scope["method"]
         self.resolve(scope)
         body = await _read_body(receive) if method in ("POST", "PATCH", "PUT") else b""
-        req = request.build(method, target.request_path(scope), scope["query_string"].decode("latin-1"),
+        path = openapi.root_path(target.request_path(scope), method, self.settings)  # db-root-spec
+        req = request.build(method, path, scope["query_string"].decode("latin-1"),
                             scope["headers"], body, self.schemas, self.settings.db_plan_enabled)
         cache = self.cache
         if cache is None:
             raise errors.schema_cache_not_ready()
         if method == "OPTIONS":
-            return 200, openapi.options_headers(req, cache), b""
+            return 200, openapi.options_headers(req, cache, self.settings.cors_origins is None), b""
         auth = self.auth.authenticate(req.headers.get("authorization"))
-        scope.setdefault("state", {})["role"] = auth.role  # for the access log
+        state = scope.setdefault("state", {})
+        state["role"] = auth.role  # for the access log (and the user id from the claims when authenticated)
+        state["claims"] = auth.claims_json if auth.authed else None
         if req.kind == "root":
             if method not in ("GET", "HEAD"):
                 raise errors.unsupported_method(method)
-            doc = openapi.document(cache, req.schema, self.settings)
+            doc = await openapi.answer(cache, req.schema, auth.role, self.settings, self.pool)
             return 200, [(b"content-type", b"application/openapi+json; charset=utf-8")], doc
         if auth.role not in cache.roles or not cache.roles[auth.role]:
             raise errors.role_refused(auth.role, auth.role in cache.roles)

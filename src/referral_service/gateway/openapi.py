@@ -1,10 +1,20 @@
-"""OpenAPI (Swagger 2.0) from the schema cache, and the ``Allow`` header for OPTIONS."""
+"""OpenAPI (Swagger 2.0) from the schema cache, and the ``Allow`` header for OPTIONS.
+
+``PGRST_OPENAPI_MODE``: ``follow-privileges`` (default, as PostgREST) lists only the relations and functions
+the request's role may use, asked of the catalog per request (GET / is rare; the answer is exact after any
+GRANT); ``ignore-privileges`` lists everything exposed; ``disabled`` answers 404 PGRST126.
+``PGRST_DB_ROOT_SPEC`` names a function that answers GET/HEAD/POST / instead (an RPC in the request's schema).
+``PGRST_OPENAPI_SERVER_PROXY_URI`` is the public address the document names.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import orjson
+import psycopg
+from psycopg_pool import PoolTimeout
 
 from . import errors
 from .request import ApiRequest
@@ -15,7 +25,59 @@ _MEDIA = ["application/json", "application/vnd.pgrst.object+json;nulls=stripped"
           "application/vnd.pgrst.object+json", "text/csv"]
 
 
-def options_headers(req: ApiRequest, cache: SchemaCache) -> list[tuple[bytes, bytes]]:
+# What the role may use, as PostgREST's follow-privileges: owner (or member of it), any table privilege, or
+# a column privilege; functions with EXECUTE. PUBLIC grants count (has_*_privilege sees them).
+_VISIBLE = """
+select 'r', c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+where n.nspname = %(schema)s and c.relkind in ('r', 'v', 'm', 'f', 'p')
+  and (pg_has_role(%(role)s, c.relowner, 'USAGE')
+       or has_table_privilege(%(role)s, c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
+       or has_any_column_privilege(%(role)s, c.oid, 'SELECT, INSERT, UPDATE, REFERENCES'))
+union all
+select 'f', p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+where n.nspname = %(schema)s and p.prokind = 'f' and has_function_privilege(%(role)s, p.oid, 'EXECUTE')
+"""
+_ANY_HOST = {"*", "*4", "!4", "*6", "!6"}  # warp's special host names: "any address"
+
+
+def root_path(path: str, method: str, settings: Any) -> str:
+    """``/`` becomes ``/rpc/<db-root-spec>`` when one is set (only its name part, as PostgREST), unless the
+    OpenAPI endpoint is disabled (PGRST126 comes first)."""
+    spec = settings.db_root_spec
+    if path != "/" or not spec or method not in ("GET", "HEAD", "POST", "OPTIONS"):
+        return path
+    if settings.openapi_mode == "disabled" and method != "OPTIONS":
+        return path
+    return "/rpc/" + quote(spec.rpartition(".")[2], safe="")
+
+
+async def answer(cache: SchemaCache, schema: str, role: str, settings: Any, pool: Any) -> bytes:
+    """The body of GET / (raises 404 PGRST126 when disabled)."""
+    mode = settings.openapi_mode
+    if mode == "disabled":
+        raise errors.ApiError(404, "PGRST126", "Root endpoint metadata is disabled")
+    visible = None
+    if mode == "follow-privileges":
+        if role not in cache.roles:
+            raise errors.role_refused(role, False)
+        visible = await _visible(pool, schema, role)
+    return document(cache, schema, settings, visible)
+
+
+async def _visible(pool: Any, schema: str, role: str) -> set[tuple[str, str]]:
+    try:
+        async with pool.connection() as conn:
+            rows = await (await conn.execute(_VISIBLE, {"schema": schema, "role": role})).fetchall()
+    except PoolTimeout:
+        raise errors.pool_timeout() from None
+    except psycopg.OperationalError as exc:
+        raise errors.connection_error(str(exc)) from None
+    return {(kind, name) for kind, name in rows}
+
+
+def options_headers(req: ApiRequest, cache: SchemaCache, any_origin: bool = True) -> list[tuple[bytes, bytes]]:
+    """``Allow``, and ``Access-Control-Allow-Origin: *`` only when any origin is allowed: with a list of
+    origins, a refused preflight falls through to here and must not be granted by it."""
     if req.kind == "root":
         allow = "OPTIONS,GET,HEAD"
     elif req.kind == "rpc":
@@ -34,7 +96,10 @@ def options_headers(req: ApiRequest, cache: SchemaCache) -> list[tuple[bytes, by
             allow += ",PATCH"
         if t.deletable:
             allow += ",DELETE"
-    return [(b"allow", allow.encode()), (b"access-control-allow-origin", b"*")]
+    headers = [(b"allow", allow.encode())]
+    if any_origin:
+        headers.append((b"access-control-allow-origin", b"*"))
+    return headers
 
 
 def _type(col: Column) -> dict[str, Any]:
@@ -79,7 +144,21 @@ def _definition(t: Table) -> dict[str, Any]:
     return d
 
 
-def document(cache: SchemaCache, schema: str, settings: Any) -> bytes:
+def _server(settings: Any) -> tuple[str, str, str]:
+    """(scheme, host:port, basePath) of the document: the proxy URI's, else the listening address."""
+    proxy = settings.openapi_server_proxy_uri
+    if proxy:
+        parts = urlsplit(proxy)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+        return parts.scheme, f"{host}:{port}", parts.path or "/"
+    host = "0.0.0.0" if settings.server_host in _ANY_HOST else settings.server_host
+    return "http", f"{host}:{settings.server_port}", "/"
+
+
+def document(cache: SchemaCache, schema: str, settings: Any,
+             visible: set[tuple[str, str]] | None = None) -> bytes:
+    """``visible``: ("r"|"f", name) pairs the role may see; None for all."""
     desc = cache.descriptions.get(schema)
     title, _, rest = (desc or "PostgREST API").partition("\n")
     paths: dict[str, Any] = {"/": {"get": {"tags": ["Introspection"], "summary": "OpenAPI description (this document)",
@@ -87,7 +166,7 @@ def document(cache: SchemaCache, schema: str, settings: Any) -> bytes:
                                            "responses": {"200": {"description": "OK"}}}}}
     definitions = {}
     for (s, name), t in sorted(cache.tables.items()):
-        if s != schema:
+        if s != schema or (visible is not None and ("r", name) not in visible):
             continue
         definitions[name] = _definition(t)
         params = [{"$ref": f"#/parameters/rowFilter.{name}.{c}"} for c in t.columns]
@@ -114,7 +193,7 @@ def document(cache: SchemaCache, schema: str, settings: Any) -> bytes:
                 op.pop("summary", None)
         paths[f"/{name}"] = ops
     for (s, name), fns in sorted(cache.functions.items()):
-        if s != schema:
+        if s != schema or (visible is not None and ("f", name) not in visible):
             continue
         fn = fns[0]
         args = {a.name: {"format": a.type, "type": _type(Column(a.name, a.type, True, None)).get("type", "string")}
@@ -128,13 +207,14 @@ def document(cache: SchemaCache, schema: str, settings: Any) -> bytes:
             post["summary"] = fn.description.split("\n")[0]
             post["description"] = fn.description
         paths[f"/rpc/{name}"] = {"post": post}
-    parameters = _shared_parameters(cache, schema)
+    parameters = _shared_parameters(cache, schema, visible)
+    scheme, host, base = _server(settings)
     doc = {
         "swagger": "2.0",
         "info": {"title": title, "description": rest.strip() or None, "version": VERSION},
-        "host": f"{settings.server_host}:{settings.server_port}",
-        "basePath": "/",
-        "schemes": ["http"],
+        "host": host,
+        "basePath": base,
+        "schemes": [scheme],
         "consumes": ["application/json", "application/vnd.pgrst.object+json;nulls=stripped",
                      "application/vnd.pgrst.object+json", "text/csv"],
         "produces": _MEDIA,
@@ -148,7 +228,7 @@ def document(cache: SchemaCache, schema: str, settings: Any) -> bytes:
     return orjson.dumps(doc)
 
 
-def _shared_parameters(cache: SchemaCache, schema: str) -> dict[str, Any]:
+def _shared_parameters(cache: SchemaCache, schema: str, visible: set[tuple[str, str]] | None) -> dict[str, Any]:
     def q(name: str, desc: str) -> dict[str, Any]:
         return {"name": name, "description": desc, "required": False, "in": "query", "type": "string"}
 
@@ -174,7 +254,7 @@ def _shared_parameters(cache: SchemaCache, schema: str) -> dict[str, Any]:
         "limit": q("limit", "Limiting and Pagination"),
     }
     for (s, name), t in sorted(cache.tables.items()):
-        if s != schema:
+        if s != schema or (visible is not None and ("r", name) not in visible):
             continue
         params[f"body.{name}"] = {"name": name, "description": name, "required": False, "in": "body",
                                   "schema": {"$ref": f"#/definitions/{name}"}}

@@ -1,9 +1,18 @@
-"""Gateway settings from PostgREST's ``PGRST_*`` environment variables."""
+"""Gateway settings: PostgREST's config file keys and ``PGRST_*`` environment variables (see :mod:`.sources`)."""
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .config_file import render
+from .sources import SourceError, gather
 
 
 class SettingsError(Exception):
@@ -24,7 +33,7 @@ class GatewaySettings(BaseSettings):
     jwt_role_claim_key: str = Field(".role", validation_alias=AliasChoices(
         "PGRST_JWT_ROLE_CLAIM_KEY", "PGRST_ROLE_CLAIM_KEY", "jwt_role_claim_key"))
     jwt_aud: str | None = None
-    db_max_rows: int | None = 1000
+    db_max_rows: int | None = Field(None, ge=0)  # unset: no limit, as PostgREST
     db_pool: int = Field(10, ge=1)
     db_pool_acquisition_timeout: float = Field(10, gt=0)
     db_pre_request: str | None = None
@@ -58,6 +67,19 @@ class GatewaySettings(BaseSettings):
     # rollback-allow-override; "-allow-override" honours `Prefer: tx=commit|rollback`.
     db_tx_end: str = "commit"
     db_plan_enabled: bool = False  # `Accept: application/vnd.pgrst.plan...` answers EXPLAIN output
+    # GET / : the OpenAPI document lists what the request's role may use (follow-privileges), everything
+    # exposed (ignore-privileges), or is 404 PGRST126 (disabled). db-root-spec: a function answers GET / instead.
+    openapi_mode: Literal["follow-privileges", "ignore-privileges", "disabled"] = "follow-privileges"
+    openapi_server_proxy_uri: str | None = None  # the public URL in the document (scheme, host, basePath)
+    db_root_spec: str | None = None
+    # PostgREST's levels. Access lines: 5xx at error, 4xx at warn, the rest at info. PostgREST's default is
+    # error; ours is info, so that every request is on the record (docs/deployment.md, "Logs").
+    log_level: Literal["crit", "error", "warn", "info", "debug"] = "info"
+    _notes: list[str] = PrivateAttr(default_factory=list)  # unknown/unsupported names, logged at start
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, **_others):  # noqa: ANN001,ANN003,ANN206
+        return (init_settings,)  # load_settings gathers the file and the environment (sources.py)
 
     @field_validator("jwt_secret")
     @classmethod
@@ -79,7 +101,7 @@ class GatewaySettings(BaseSettings):
         return v
 
     @field_validator("db_anon_role", "db_pre_request", "db_listen_uri", "jwt_aud", "server_cors_allowed_origins",
-                     "admin_server_port", mode="before")
+                     "admin_server_port", "db_max_rows", "openapi_server_proxy_uri", "db_root_spec", mode="before")
     @classmethod
     def _blank_is_none(cls, v: object) -> object:
         return None if isinstance(v, str) and not v.strip() else v
@@ -100,6 +122,22 @@ class GatewaySettings(BaseSettings):
         return self.db_tx_end.endswith("-allow-override")
 
     @model_validator(mode="after")
+    @field_validator("openapi_mode", "log_level", mode="before")
+    @classmethod
+    def _choice(cls, v: object, info: object) -> object:
+        allowed = cls.model_fields[info.field_name].annotation.__args__  # type: ignore[attr-defined]
+        if v not in allowed:  # PostgREST's messages
+            what = "openapi-mode" if info.field_name == "openapi_mode" else "logging level"  # type: ignore[attr-defined]
+            raise ValueError(f"Invalid {what}. Check your configuration.")
+        return v
+
+    @field_validator("openapi_server_proxy_uri")
+    @classmethod
+    def _proxy_uri(cls, v: str | None) -> str | None:
+        if v is not None and not _good_proxy_uri(v):
+            raise ValueError("Malformed proxy uri, a correct example: https://example.com:8443/basePath")
+        return v
+
     def _distinct_ports(self) -> GatewaySettings:
         if self.admin_server_port and self.admin_server_port == self.server_port:
             raise ValueError("PGRST_ADMIN_SERVER_PORT cannot be the same as PGRST_SERVER_PORT")  # as PostgREST
@@ -116,14 +154,73 @@ class GatewaySettings(BaseSettings):
         return [o.strip() for o in self.server_cors_allowed_origins.split(",") if o.strip()]
 
 
-def load_settings(**overrides: object) -> GatewaySettings:
-    """Read the environment; a problem becomes one :class:`SettingsError` line naming the variable."""
+    @property
+    def notes(self) -> list[str]:
+        return list(self._notes)
+
+
+def _good_proxy_uri(uri: str) -> bool:
+    """PostgREST's rule: absolute http(s) with a host, no user info, no query, a port (if any) 1-65535."""
     try:
-        return GatewaySettings(**overrides)  # type: ignore[arg-type]
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError:
+        return False
+    return (parts.scheme in ("http", "https") and bool(parts.hostname) and "@" not in parts.netloc
+            and not parts.query and not parts.fragment and (port is None or 1 <= port <= 65535))
+
+
+def load_settings(config: str | Path | None = None, env: Mapping[str, str] | None = None,
+                  **overrides: object) -> GatewaySettings:
+    """Config file (``config`` or ``PGRST_CONFIG``) < environment < ``overrides``; a problem becomes one
+    :class:`SettingsError` line naming the variable or the file's key."""
+    import os
+
+    env = os.environ if env is None else env
+    try:
+        found = gather(GatewaySettings, env, config)
+    except SourceError as exc:
+        raise SettingsError(str(exc)) from None
+    values = {**found.values, **overrides}
+    try:
+        settings = GatewaySettings(**values)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
-        name = "PGRST_" + str(first["loc"][0]).upper() if first["loc"] else "PGRST_*"
+        field = str(first["loc"][0]) if first["loc"] else ""
+        name = found.origin.get(field) if field not in overrides else None
+        name = name or ("PGRST_" + field.upper() if field else "PGRST_*")
         msg = first["msg"].removeprefix("Value error, ")
         if first["type"] == "missing":
             msg = "is required"
         raise SettingsError(f"{name}: {msg}" if first["loc"] else msg) from None
+    settings._notes = found.notes
+    return settings
+
+
+_URI_PASSWORD = re.compile(r"^(postgres(?:ql)?://[^:@/?#]*:)([^@]*)(@)")
+_KV_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)")
+_QUERY_PASSWORD = re.compile(r"([?&]password=)([^&]*)")
+MASK = "***"
+
+
+def mask(name: str, value: object) -> object:
+    """``value`` of setting ``name`` safe to print: secrets replaced, passwords cut out of connection strings."""
+    if value is None or value == "":
+        return value
+    if "secret" in name or "password" in name:
+        return MASK
+    if name.endswith("_uri") and isinstance(value, str):
+        value = _URI_PASSWORD.sub(rf"\g<1>{MASK}\g<3>", value)
+        value = _KV_PASSWORD.sub(rf"\g<1>{MASK}", value)
+        return _QUERY_PASSWORD.sub(rf"\g<1>{MASK}", value)
+    return value
+
+
+def dump(settings: BaseSettings, key_prefix: str = "") -> str:
+    """Effective settings in the config file's syntax (PostgREST's ``--dump-config``), secrets masked;
+    ``key_prefix`` for the service's own keys (``referral-``)."""
+    lines = []
+    for name in sorted(type(settings).model_fields):
+        value = mask(name, getattr(settings, name))
+        lines.append(f"{key_prefix}{name.replace('_', '-')} = {render(value)}")
+    return "\n".join(lines) + "\n"

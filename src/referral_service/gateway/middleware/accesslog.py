@@ -1,23 +1,25 @@
 """One JSON log line per request, with a request id that is accepted from the client and echoed back.
 
-Logged: method, path (without the query string, which may carry search terms or tokens), status,
-duration, role and request id. Never headers or bodies.
+Logged: method, path (without the query string, which may carry search terms or tokens), status, the
+PGRST error code (``code``, from the response's ``Proxy-Status``), duration, role, user id (the token's
+``sub``), client address (as the rate limiter resolved it: trusted proxies honoured) and request id. Never
+headers or bodies. The level follows the status, as PostgREST's log-level does: 5xx error, 4xx warn, else info.
 
 Every logged string a client can influence is escaped first: C0 controls, DEL, C1 controls and the
 Unicode line separators become ``%XX``-style escapes (``\\n`` → ``%0A``) and unpaired surrogates
 ``\\udXXX``. JSON would escape the controls anyway, but a reader that prints the decoded field
 (``jq -r .path``) must not see a forged line either, and orjson refuses surrogates outright.
-:class:`OneLineFormatter` does the same for the plain-text log (stderr): one record, one line.
+:mod:`referral_service.logging` applies the same to every other record before rendering it.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 import time
 import uuid
 from typing import Any
 
+import orjson
 import structlog
 
 _VALID_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
@@ -37,13 +39,6 @@ def escape(text: Any) -> Any:
     return _UNSAFE.sub(_escape_char, text)
 
 
-class OneLineFormatter(logging.Formatter):
-    """A plain-text formatter whose records never span lines (tracebacks included: ``\\n`` → ``%0A``)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return escape(super().format(record))
-
-
 class AccessLogMiddleware:
     def __init__(self, app: Any, logger: Any = None) -> None:
         self.app = app
@@ -55,24 +50,56 @@ class AccessLogMiddleware:
             return
         started = time.perf_counter()
         request_id = _request_id(scope)
-        scope.setdefault("state", {})["request_id"] = request_id
-        status = 500
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        status, code = 500, None
 
         async def send_with_id(message: dict) -> None:
-            nonlocal status
+            nonlocal status, code
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                headers = message.get("headers", [])
+                if status >= 400:
+                    code = _error_code(headers)
+                message["headers"] = [*headers, (b"x-request-id", request_id.encode())]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            self.log.info(
-                "request", method=escape(scope["method"]), path=escape(scope["path"]), status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                role=escape(scope["state"].get("role")), request_id=request_id,
-            )
+            emit = self.log.error if status >= 500 else self.log.warning if status >= 400 else self.log.info
+            emit("request", method=escape(scope["method"]), path=escape(scope["path"]), status=status, code=code,
+                 duration_ms=round((time.perf_counter() - started) * 1000, 2), role=escape(state.get("role")),
+                 user_id=_user_id(state), client=escape(_client(scope, state)),
+                 request_id=request_id)
+
+
+def _error_code(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """``PGRST116`` from ``Proxy-Status: PostgREST; error=PGRST116`` (set by the one error renderer)."""
+    for name, value in headers:
+        if name == b"proxy-status":
+            _, found, code = value.partition(b"error=")
+            return code.split(b";")[0].strip().decode("latin-1") if found else None
+    return None
+
+
+def _user_id(state: dict) -> Any:
+    """The token's ``sub`` (parsed here, after the response, only for authenticated requests)."""
+    claims = state.get("claims")
+    if not claims:
+        return None
+    try:
+        sub = orjson.loads(claims).get("sub")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return escape(sub) if isinstance(sub, str) else sub if isinstance(sub, int) else None
+
+
+def _client(scope: dict, state: dict) -> str | None:
+    address = state.get("client_address")
+    if address is None and scope.get("client"):
+        address = scope["client"][0]
+    return address
 
 
 def _request_id(scope: dict) -> str:
