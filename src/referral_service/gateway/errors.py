@@ -208,15 +208,31 @@ def ambiguous_relationship(child: str, details: list[dict[str, str]], options: l
     )
 
 
-def function_not_found(schema: str, name: str, keys: list[str], hint: str | None) -> ApiError:
+def function_not_found(schema: str, name: str, keys: list[str], hint: str | None, json_post: bool = False,
+                       ) -> ApiError:
     keys = sorted(keys)
     sig = f"{schema}.{name}({', '.join(keys)})" if keys else f"{schema}.{name} without parameters"
-    searched = f"with parameters {', '.join(keys)}" if keys else "without parameters"
+    searched = f"with parameter{'s' * (len(keys) > 1)} {', '.join(keys)}" if keys else "without parameters"
+    if json_post:  # a JSON POST could also have meant a single unnamed json/jsonb parameter
+        searched += " or with a single unnamed json/jsonb parameter"
     return ApiError(
         404, "PGRST202", f"Could not find the function {sig} in the schema cache",
         f"Searched for the function {schema}.{name} {searched}, but no matches were found in the schema cache.",
         hint,
     )
+
+
+def function_not_found_single(schema: str, name: str, typ: str) -> ApiError:
+    """A text/plain, text/xml or octet-stream POST names no parameters: no list in the message."""
+    return ApiError(404, "PGRST202", f"Could not find the function {schema}.{name} in the schema cache",
+                    f"Searched for the function {schema}.{name} with a single unnamed {typ} parameter, but no "
+                    "matches were found in the schema cache.")
+
+
+def ambiguous_function_between(candidates: str) -> ApiError:
+    return ApiError(300, "PGRST203", f"Could not choose the best candidate function between: {candidates}", None,
+                    "Try renaming the parameters or the function itself in the database so function "
+                    "overloading can be resolved")
 
 
 def ambiguous_function(schema: str, name: str) -> ApiError:

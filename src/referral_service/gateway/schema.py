@@ -51,6 +51,7 @@ class Arg:
     name: str
     type: str
     has_default: bool
+    variadic: bool = False  # VARIADIC: its type is the array type; called as `VARIADIC name := array`
 
 
 @dataclass(slots=True)
@@ -123,7 +124,12 @@ where n.nspname = any(%s) and c.relkind in ('r', 'v', 'm', 'f', 'p') and not c.r
 
 _COLUMNS = """
 select n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod), not a.attnotnull,
-       pg_get_expr(d.adbin, d.adrelid), col_description(c.oid, a.attnum),
+       coalesce(pg_get_expr(d.adbin, d.adrelid),  -- identity columns and domains have their defaults elsewhere
+                (select format('nextval(%%L::regclass)', q.objid::regclass) from pg_depend q
+                  where a.attidentity in ('a', 'd') and q.refobjid = c.oid and q.refobjsubid = a.attnum
+                    and q.classid = 'pg_class'::regclass and q.deptype = 'i'),
+                (select pg_get_expr(t.typdefaultbin, 0) from pg_type t where t.oid = a.atttypid and t.typtype = 'd')),
+       col_description(c.oid, a.attnum),
        a.atttypid in ('json'::regtype, 'jsonb'::regtype)
 from pg_attribute a
 join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
@@ -200,7 +206,7 @@ def _function(row: Any) -> Function:
         mode = modes[i]
         if mode in ("i", "b", "v"):
             has_default = in_index >= nargs - ndefaults
-            args.append(Arg(aname, typ, has_default))
+            args.append(Arg(aname, typ, has_default, mode == "v"))
             in_index += 1
         if mode in ("o", "b", "t"):
             outs.append(Column(aname, typ, True, None))

@@ -6,17 +6,17 @@ import difflib
 
 import orjson
 
-from .. import errors
+from .. import errors, rpc_forms
 from ..grammar import Condition, parse_filter_value
 from ..request import ApiRequest
-from ..schema import SchemaCache, Table
+from ..schema import Column, SchemaCache, Table
 from .mutation import _payload
-from .nodes import Call, OutCol, Plan, ReadNode
-from .read import _Aliases, _apply_range, _check_embed_paths, _column, _function_table, _node
+from .nodes import Call, OutCol, Plan
+from .read import _Aliases, _apply_range, _check_embed_paths, _function_table, _node
 
 
 def _plan_call(req: ApiRequest, cache: SchemaCache, max_rows: int | None) -> Plan:
-    fns = cache.functions_named(req.schema, req.name)
+    fns = [fn for fn in cache.functions_named(req.schema, req.name) if rpc_forms.visible(fn)]
     if req.method not in ("GET", "HEAD", "POST"):
         raise errors.invalid_rpc_method(req.method)
     arg_names = {a.name for fn in fns for a in fn.args}
@@ -24,35 +24,53 @@ def _plan_call(req: ApiRequest, cache: SchemaCache, max_rows: int | None) -> Pla
         keys_all = sorted(k for k, _ in req.rpc_params) if req.method != "POST" else _post_keys(req)
         close = difflib.get_close_matches(req.name, [n for s, n in cache.functions if s == req.schema], n=1)
         hint = f"Perhaps you meant to call the function {req.schema}.{close[0]}" if close else None
-        raise errors.function_not_found(req.schema, req.name, keys_all, hint)
+        if req.method == "POST" and req.content_type in rpc_forms.RAW_BODIES:
+            raise errors.function_not_found_single(req.schema, req.name, rpc_forms.RAW_BODIES[req.content_type])
+        json_post = req.method == "POST" and req.content_type in ("application/json", "*/*", "")
+        raise errors.function_not_found(req.schema, req.name, keys_all, hint, json_post)
     filters: list[Condition] = []
     get_args: dict[str, str] = {}
     body_text: str | None = None
-    if req.method == "POST":
+    raw: tuple | None = None  # (function, argument) of a single unnamed parameter
+    json_post = req.method == "POST" and req.content_type in ("application/json", "*/*", "")
+    if req.method == "POST" and req.content_type in rpc_forms.RAW_BODIES:
+        raw = rpc_forms.raw_body(req.body, fns, req.content_type, req.schema, req.name)
+        keys, params = set(), req.rpc_params
+    elif req.method == "POST":
         text, obj = _payload(req)
         if obj is None:
             obj, text = {}, "{}"
-        if not isinstance(obj, dict):
-            raise errors.invalid_body("Empty or invalid json")
-        keys = set(obj)
+        keys = set(obj) if isinstance(obj, dict) else set()
+        if not isinstance(obj, dict):  # only a single unnamed json/jsonb parameter takes it
+            raw = rpc_forms.json_fallback(fns, text, obj, req.schema, req.name)
+            if raw is None:
+                raise errors.invalid_body("Empty or invalid json")
         body_text = text
         params = req.rpc_params
     else:
         keys = set()
         params = []
+        variadic = {a.name for fn in fns for a in fn.args if a.variadic}
+        repeated: dict[str, list[str]] = {}
         for k, v in req.rpc_params:
             if k in arg_names:
                 keys.add(k)
-                get_args[k] = v
+                get_args[k] = v  # a repeated key: the last value wins, except for a VARIADIC parameter
+                repeated.setdefault(k, []).append(v)
             else:
                 params.append((k, v))
+        for k in variadic & set(repeated):
+            get_args[k] = rpc_forms.pg_array(repeated[k])
     for k, v in params:
         filters.append(parse_filter_value(k, v))
-    matches = [fn for fn in fns if fn.required <= keys <= {a.name for a in fn.args}]
+    matches = [raw[0]] if raw else [fn for fn in fns if _fits(fn, keys)]
+    if not matches and json_post:
+        raw = rpc_forms.json_fallback(fns, body_text or "{}", obj, req.schema, req.name)
+        matches = [raw[0]] if raw else []
     if not matches:
         close = difflib.get_close_matches(req.name, [n for s, n in cache.functions if s == req.schema], n=1)
         hint = f"Perhaps you meant to call the function {req.schema}.{close[0]}" if close else None
-        raise errors.function_not_found(req.schema, req.name, sorted(keys), hint)
+        raise errors.function_not_found(req.schema, req.name, sorted(keys), hint, json_post)
     if len(matches) > 1:
         exact = [fn for fn in matches if {a.name for a in fn.args} == keys]
         if len(exact) != 1:
@@ -60,7 +78,10 @@ def _plan_call(req: ApiRequest, cache: SchemaCache, max_rows: int | None) -> Pla
         matches = exact
     fn = matches[0]
     types = {a.name: a.type for a in fn.args}
-    call = Call(fn, body_text, [(k, types[k], v) for k, v in get_args.items()])
+    if body_text is not None and raw is None:
+        body_text = rpc_forms.variadic_body(fn, req.body, req.content_type, body_text)
+    call = Call(fn, None if raw else body_text, [(k, types[k], v) for k, v in get_args.items()],
+                raw[1] if raw else None)
     if fn.kind == "composite":
         table = _function_table(fn, cache)
         scratch_conds = dict(req.conditions)
@@ -69,14 +90,21 @@ def _plan_call(req: ApiRequest, cache: SchemaCache, max_rows: int | None) -> Pla
         node = _node(cache, req, table, fn.name, req.select, (), _Aliases(), max_rows)
         _check_embed_paths(req, node)
     else:
-        if filters:
-            _column(Table(fn.schema, fn.name, "f", {}), filters[0].field.name)
-        node = ReadNode(Table(fn.schema, fn.name, "f", {}), fn.name, [OutCol("pgrst_scalar", (), "pgrst_scalar", None)])
+        # the one output column is `pgrst_scalar`: filters, order and select may name it (PostgREST's shape)
+        table = Table(fn.schema, fn.name, "f", {"pgrst_scalar": Column("pgrst_scalar", fn.return_type, True, None)})
+        req.conditions = {**req.conditions, (): [*req.conditions.get((), []), *filters]}
+        node = _node(cache, req, table, fn.name, req.select, (), _Aliases(), max_rows)
+        node.select = [OutCol("pgrst_scalar", (), "pgrst_scalar", None)]
+        _check_embed_paths(req, node)
         if fn.returns_set:
             node.limit = max_rows
     read_only = req.method in ("GET", "HEAD") or fn.volatility in ("s", "i")
     lo = _apply_range(req, node, max_rows) if fn.returns_set else 0
     return Plan(req, node, read_only, call=call, offset=lo, count=req.prefer.count)
+
+
+def _fits(fn: object, keys: set[str]) -> bool:
+    return fn.required <= keys <= {a.name for a in fn.args}  # type: ignore[attr-defined]
 
 
 def _post_keys(req: ApiRequest) -> list[str]:

@@ -64,6 +64,7 @@ class Call:
     fn: Function
     body: str | None  # POST: JSON object of the given args
     args: list[tuple[str, str, str]]  # (name, type, raw value) for GET
+    raw: str | None = None  # the whole body, for a single unnamed json/jsonb/text/xml/bytea parameter
 
 
 @dataclass(slots=True)
