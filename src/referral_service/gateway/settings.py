@@ -121,7 +121,6 @@ class GatewaySettings(BaseSettings):
     def tx_override(self) -> bool:
         return self.db_tx_end.endswith("-allow-override")
 
-    @model_validator(mode="after")
     @field_validator("openapi_mode", "log_level", mode="before")
     @classmethod
     def _choice(cls, v: object, info: object) -> object:
@@ -139,6 +138,7 @@ class GatewaySettings(BaseSettings):
         return v
 
     def _distinct_ports(self) -> GatewaySettings:
+    @model_validator(mode="after")
         if self.admin_server_port and self.admin_server_port == self.server_port:
             raise ValueError("PGRST_ADMIN_SERVER_PORT cannot be the same as PGRST_SERVER_PORT")  # as PostgREST
         return self
