@@ -276,7 +276,8 @@ class Mailer:
             left = deadline - time.monotonic()
             if left <= 0:
                 return
-            for _ in conn.notifies(timeout=min(left, 1.0), stop_after=1):
+            # list(): takes every notification already received too, so a burst of mail wakes the loop once
+            if list(conn.notifies(timeout=min(left, 1.0), stop_after=1)):
                 return
 
     def _deliver(self, conn: psycopg.Connection, batch: list[Outgoing]) -> None:
