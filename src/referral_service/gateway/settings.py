@@ -137,8 +137,8 @@ class GatewaySettings(BaseSettings):
             raise ValueError("Malformed proxy uri, a correct example: https://example.com:8443/basePath")
         return v
 
-    def _distinct_ports(self) -> GatewaySettings:
     @model_validator(mode="after")
+    def _distinct_ports(self) -> GatewaySettings:
         if self.admin_server_port and self.admin_server_port == self.server_port:
             raise ValueError("PGRST_ADMIN_SERVER_PORT cannot be the same as PGRST_SERVER_PORT")  # as PostgREST
         return self
