@@ -135,7 +135,7 @@ def main() -> int:
         offers = [o["id"] for o in httpx.get(url + "/offers?status=eq.active&select=id&limit=50", timeout=10).json()]
         if not offers:
             sys.exit("no active offers: run `referral-service setup` (demo data) first")
-        soak = Soak(url, r.json(), offers)
+        soak = Soak(url, r.json()["access_token"], offers)  # 1 h: longer soaks need REFERRAL_ACCESS_TOKEN_TTL
         threads = [threading.Thread(target=soak.worker, daemon=True) for _ in range(args.threads)]
         for t in threads:
             t.start()
