@@ -138,6 +138,20 @@ def bad_embed_filter(name: str) -> ApiError:
                     "Only is null or not is null filters are allowed on embedded resources")
 
 
+def related_order_not_to_one(origin: str, name: str) -> ApiError:
+    return ApiError(400, "PGRST118", f"A related order on '{name}' is not possible",
+                    f"'{origin}' and '{name}' do not form a many-to-one or one-to-one relationship")
+
+
+def aggregates_not_allowed() -> ApiError:
+    return ApiError(400, "PGRST123", "Use of aggregate functions is not allowed")
+
+
+def duplicate_table(alias: str) -> ApiError:
+    # What PostgreSQL answers for PostgREST's SQL when two embeds get the same lateral alias.
+    return ApiError(400, "42712", f'table name "{alias}" specified more than once')
+
+
 def strict_preferences(invalid: list[str]) -> ApiError:
     return ApiError(400, "PGRST122", "Invalid preferences given with handling=strict",
                     f"Invalid preferences: {', '.join(invalid)}")
@@ -199,11 +213,11 @@ def no_relationship(parent: str, child: str, schema: str, hint_name: str | None)
     )
 
 
-def ambiguous_relationship(child: str, details: list[dict[str, str]], options: list[str]) -> ApiError:
+def ambiguous_relationship(origin: str, target: str, details: list[dict[str, str]], options: list[str]) -> ApiError:
     alts = ", ".join(f"'{o}'" for o in options)
     return ApiError(
-        300, "PGRST201", f"Could not embed because more than one relationship was found for '{child}'",
-        details, f"Try changing '{child}' to one of the following: {alts}. "
+        300, "PGRST201", f"Could not embed because more than one relationship was found for '{origin}' and "
+        f"'{target}'", details, f"Try changing '{target}' to one of the following: {alts}. "
         "Find the desired relationship in the 'details' key.",
     )
 

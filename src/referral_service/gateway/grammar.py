@@ -6,7 +6,9 @@ Pure functions from strings to typed values; any malformed input raises a PGRST1
 >>> parse_filter_value("id", "not.in.(1,2)")
 Filter(field=Field(name='id', path=()), negated=True, op='in', quant=None, lang=None, value=('1', '2'))
 >>> parse_order("name.desc.nullslast")[0]
-OrderTerm(field=Field(name='name', path=()), direction='desc', nulls='last')
+OrderTerm(field=Field(name='name', path=()), direction='desc', nulls='last', relation=None)
+>>> parse_select('cnt:count(),total:amount.sum()::int')[1]
+SelectField(field=Field(name='amount', path=()), alias='total', cast=None, agg='sum', agg_cast='int')
 """
 
 from __future__ import annotations
@@ -58,11 +60,16 @@ class Logic:
 Condition = Filter | Logic
 
 
+AGGREGATES = frozenset({"sum", "avg", "max", "min", "count"})
+
+
 @dataclass(frozen=True, slots=True)
 class SelectField:
-    field: Field
+    field: Field  # Field("*") for count()
     alias: str | None
-    cast: str | None
+    cast: str | None  # on the column (before an aggregate)
+    agg: str | None = None  # sum | avg | max | min | count
+    agg_cast: str | None = None  # on the aggregate's result
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +79,7 @@ class SelectEmbed:
     hint: str | None
     inner: bool
     items: tuple[SelectItem, ...]
+    spread: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,23 +95,61 @@ class OrderTerm:
     field: Field
     direction: str | None  # "asc" | "desc" | None
     nulls: str | None  # "first" | "last" | None
+    relation: str | None = None  # order=rel(col): the embed's name or alias
 
 
 # --- fields --------------------------------------------------------------------------------------------
 
 
+def _quoted(text: str, start: int, what: str, whole: str) -> tuple[str, int]:
+    """A double-quoted name at ``text[start]``; backslash escapes the next character. → (name, end)."""
+    out, i = [], start + 1
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and i + 1 < len(text):
+            out.append(text[i + 1])
+            i += 2
+            continue
+        if c == '"':
+            return "".join(out), i + 1
+        out.append(c)
+        i += 1
+    raise errors.parse_error(what, whole, len(text) + 1, 'unexpected end of input expecting closing quote')
+
+
+def parse_name(text: str, what: str, whole: str) -> str:
+    """A whole name: ``"quoted name"`` or a bare one (embed names, aliases, hints)."""
+    text = text.strip()
+    if text.startswith('"'):
+        name, end = _quoted(text, 0, what, whole)
+        if end == len(text):
+            return name
+    elif text and not any(c in text for c in '(),":!'):
+        return text
+    raise errors.parse_error(what, whole, 1, f'unexpected "{text[:1] or " "}" expecting field name')
+
+
 def parse_field(text: str, what: str, whole: str) -> Field:
-    """``name[->key|->>key]*``."""
-    parts = text.split("->")
-    name = parts[0]
-    if not name or any(c in name for c in '(),"') or name != name.strip():
-        raise errors.parse_error(what, whole, 1, f'unexpected "{text[:1] or " "}" expecting field name')
+    """``name[->key|->>key]*``; the name and the keys may be double-quoted (``"a b"->"c d"``)."""
+    if text.startswith('"'):
+        name, end = _quoted(text, 0, what, whole)
+        rest = text[end:]
+        if rest and not rest.startswith("->"):
+            raise errors.parse_error(what, whole, end + 1, f'unexpected "{rest[:1]}"')
+        parts = [name, *rest.split("->")[1:]] if rest else [name]
+    else:
+        parts = text.split("->")
+        name = parts[0]
+        if not name or any(c in name for c in '(),"') or name != name.strip():
+            raise errors.parse_error(what, whole, 1, f'unexpected "{text[:1] or " "}" expecting field name')
     steps = []
     for part in parts[1:]:
         arrow = "->"
         if part.startswith(">"):
             arrow, part = "->>", part[1:]
-        if not part or any(c in part for c in '(),"'):
+        if len(part) >= 2 and part[0] == part[-1] == '"':
+            part = _quoted(part, 0, what, whole)[0]
+        elif not part or any(c in part for c in '(),"'):
             raise errors.parse_error(what, whole, len(text), 'unexpected end of input expecting json key')
         steps.append(JsonStep(arrow, part))
     return Field(name, tuple(steps))
@@ -217,7 +263,9 @@ def _logic_item(text: str, whole: str, depth: int) -> Condition:
         if body.startswith(op + "(") and body.endswith(")"):
             return parse_logic(op, negated, body[len(op):], whole, depth + 1)
     # field.[not.]op.value — the field ends at the first dot (JSON keys hold no dots here)
-    field_text, dot, rest = body.partition(".")
+    cut = _quoted(body, 0, "logic tree", whole)[1] if body.startswith('"') else 0
+    field_text, dot, rest = body[cut:].partition(".")
+    field_text = body[:cut] + field_text
     if not dot:
         raise errors.parse_error("logic tree", whole, 1, f'unexpected end of input {_OP_EXPECT}')
     field = parse_field(field_text, "logic tree", whole)
@@ -241,6 +289,48 @@ def parse_logic(op: str, negated: bool, value: str, whole: str | None = None, de
 # --- select --------------------------------------------------------------------------------------------
 
 
+def _top_level(text: str, chars: str) -> int:
+    """Index of the first of ``chars`` outside double quotes, or -1."""
+    quoted = False
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if quoted:
+            if c == "\\":
+                i += 1
+            elif c == '"':
+                quoted = False
+        elif c == '"':
+            quoted = True
+        elif c in chars:
+            return i
+        i += 1
+    return -1
+
+
+def _split_alias(item: str, whole: str) -> tuple[str | None, str]:
+    """``alias:rest`` (the colon before any parenthesis and not part of ``::``)."""
+    paren = _top_level(item, "(")
+    head = item if paren == -1 else item[:paren]
+    i = 0
+    while True:
+        colon = _top_level(head[i:], ":")
+        if colon == -1:
+            return None, item
+        colon += i
+        if head[colon:colon + 2] == "::":
+            i = colon + 2
+            continue
+        alias = parse_name(item[:colon], "select parameter", whole)
+        return alias, item[colon + 1:].strip()
+
+
+def _cast(text: str, whole: str) -> str:
+    if not text or not all(c.isalnum() or c in "_ $" for c in text):
+        raise errors.parse_error("select parameter", whole, 1, f'unexpected "{text[:1] or " "}" expecting cast type')
+    return text.strip()
+
+
 def parse_select(text: str, depth: int = 0, whole: str | None = None) -> tuple[SelectItem, ...]:
     whole = text if whole is None else whole
     if depth > MAX_DEPTH:
@@ -253,63 +343,94 @@ def parse_select(text: str, depth: int = 0, whole: str | None = None) -> tuple[S
             continue
         if not item:
             raise errors.parse_error("select parameter", whole, 1, "unexpected end of input expecting field name")
-        alias = None
-        head = item.split("(", 1)[0]
-        colon = head.find(":")
-        if colon != -1 and head[colon:colon + 2] != "::":
-            alias, item = item[:colon].strip(), item[colon + 1:].strip()
-            if not alias or any(c in alias for c in '(),"'):
-                raise errors.parse_error("select parameter", whole, 1, "unexpected alias")
-        if "(" in item:
-            items.append(_parse_embed(item, alias, depth, whole))
-            continue
-        cast = None
-        if "::" in item:
-            item, _, cast = item.partition("::")
-            if not cast or not all(c.isalnum() or c in "_ " for c in cast):
-                raise errors.parse_error("select parameter", whole, 1, f'unexpected "{cast[:1] or " "}" '
-                                         "expecting cast type")
+        alias, item = _split_alias(item, whole)
         if item.startswith("..."):
-            raise errors.not_implemented("spread embeds are not supported")
-        items.append(SelectField(parse_field(item, "select parameter", whole), alias, cast.strip() or None
-                                 if cast else None))
+            if alias is not None:  # PostgREST's parser: a spread takes no alias
+                raise errors.parse_error("select parameter", whole, 1, f'unexpected "{alias[:1]}" expecting "..."')
+            items.append(_parse_embed(item[3:], None, depth, whole, spread=True))
+        elif _top_level(item, "(") != -1:
+            items.append(_parse_aggregate(item, alias, whole) or _parse_embed(item, alias, depth, whole))
+        else:
+            items.append(_parse_column(item, alias, whole))
     return tuple(items)
 
 
-def _parse_embed(item: str, alias: str | None, depth: int, whole: str) -> SelectEmbed:
-    head, _, rest = item.partition("(")
-    if not rest.endswith(")"):
+def _parse_column(item: str, alias: str | None, whole: str) -> SelectField:
+    cast = None
+    cut = _top_level(item, ":")
+    if cut != -1:
+        if item[cut:cut + 2] != "::":
+            raise errors.parse_error("select parameter", whole, 1, "unexpected alias")
+        item, cast = item[:cut], _cast(item[cut + 2:], whole)
+    return SelectField(parse_field(item, "select parameter", whole), alias, cast)
+
+
+def _parse_aggregate(item: str, alias: str | None, whole: str) -> SelectField | None:
+    """``count()``, ``field[::cast].fn()[::cast]``; None when ``item`` is an embed instead."""
+    out_cast = None
+    body = item
+    tail = body.rfind("()")
+    if tail == -1:
+        return None
+    if body[tail + 2:].startswith("::"):
+        body, out_cast = body[:tail + 2], _cast(body[tail + 4:], whole)
+    elif body[tail + 2:]:
+        return None
+    body = body[:-2]
+    if body == "count":
+        return SelectField(Field("*"), alias, None, "count", out_cast)
+    dot = body.rfind(".")
+    fn = body[dot + 1:]
+    if dot == -1 or fn not in AGGREGATES or _top_level(body[:dot], "(") != -1:
+        return None
+    col = _parse_column(body[:dot], alias, whole)
+    return SelectField(col.field, alias, col.cast, fn, out_cast)
+
+
+def _parse_embed(item: str, alias: str | None, depth: int, whole: str, spread: bool = False) -> SelectEmbed:
+    paren = _top_level(item, "(")
+    head, rest = item[:paren], item[paren + 1:]
+    if paren == -1 or not rest.endswith(")"):
         raise errors.parse_error("select parameter", whole, len(whole) + 1, 'unexpected end of input expecting ")"')
-    if head.startswith("..."):
-        raise errors.not_implemented("spread embeds are not supported")
-    name, *hints = head.split("!")
-    hint, inner = None, False
-    for h in hints:
-        if h == "inner":
-            inner = True
-        elif h == "left":
-            inner = False
-        elif h and hint is None:
-            hint = h
+    parts, i = [], 0
+    while True:  # name!hint!inner, each part possibly quoted
+        bang = _top_level(head[i:], "!")
+        parts.append(head[i:] if bang == -1 else head[i:i + bang])
+        if bang == -1:
+            break
+        i += bang + 1
+    name = parse_name(parts[0], "select parameter", whole)
+    if name == "count" and not spread:
+        raise errors.parse_error("select parameter", whole, 1, 'unexpected "(" expecting "()"')
+    hint, join = None, None
+    if len(parts) > 3:
+        raise errors.parse_error("select parameter", whole, 1, 'unexpected "!"')
+    for h in parts[1:]:
+        if h in ("inner", "left"):
+            join = join or h  # the first join type wins
+        elif h:
+            hint = hint or parse_name(h, "select parameter", whole)  # the first hint wins
         else:
-            raise errors.parse_error("select parameter", whole, 1, f'unexpected "!{h}"')
-    if not name or any(c in name for c in '(),":'):
-        raise errors.parse_error("select parameter", whole, 1, "unexpected embed name")
+            raise errors.parse_error("select parameter", whole, 1, 'unexpected "!"')
     inner_text = rest[:-1]
-    items = parse_select(inner_text, depth + 1, whole) if inner_text.strip() else (Star(),)
-    return SelectEmbed(name, alias, hint, inner, items)
+    items = parse_select(inner_text, depth + 1, whole) if inner_text.strip() else ()
+    return SelectEmbed(name, alias, hint, join == "inner", items, spread)
 
 
 # --- order ---------------------------------------------------------------------------------------------
+
+_ORDER_WORDS = ("asc", "desc", "nullsfirst", "nullslast")
 
 
 def parse_order(text: str) -> tuple[OrderTerm, ...]:
     terms = []
     for raw in split_top(text, "order", text):
-        parts = raw.split(".")
+        head = raw
         direction = nulls = None
-        while len(parts) > 1 and parts[-1] in ("asc", "desc", "nullsfirst", "nullslast"):
-            word = parts.pop()
+        while True:  # trailing .asc/.desc/.nullsfirst/.nullslast, at most one of each kind
+            base, dot, word = head.rpartition(".")
+            if not dot or word not in _ORDER_WORDS or not base:
+                break
             if word.startswith("nulls"):
                 if nulls or direction:
                     raise errors.parse_error("order", text, len(raw), f'unexpected "{word}"')
@@ -318,12 +439,19 @@ def parse_order(text: str) -> tuple[OrderTerm, ...]:
                 if direction:
                     raise errors.parse_error("order", text, len(raw), f'unexpected "{word}"')
                 direction = word
-        if len(parts) != 1 or "(" in parts[0]:
-            col = len(parts[0]) + 2
-            bad = parts[1] if len(parts) > 1 else parts[0]
-            raise errors.parse_error("order", text, col, f'unexpected "{bad[:1] or " "}" expecting "asc", "desc", '
+            head = base
+        relation = None
+        paren = _top_level(head, "(")
+        if paren != -1 and head.endswith(")"):  # order=rel(col): a to-one embed's column
+            relation = parse_name(head[:paren], "order", text)
+            head = head[paren + 1:-1]
+        bad = _top_level(head, "()") if not head.startswith('"') else -1
+        if bad != -1 or (not head.startswith('"') and "." in head.split("->")[0]):
+            col = len(head) + 2
+            rest = head.split(".", 1)[-1] if "." in head else head[bad:]
+            raise errors.parse_error("order", text, col, f'unexpected "{rest[:1] or " "}" expecting "asc", "desc", '
                                      '"nullsfirst" or "nullslast"')
-        terms.append(OrderTerm(parse_field(parts[0], "order", text), direction, nulls))
+        terms.append(OrderTerm(parse_field(head, "order", text), direction, nulls, relation))
     return tuple(terms)
 
 

@@ -20,14 +20,48 @@ class Column:
 
 
 @dataclass(slots=True)
+class Junction:
+    """The middle relation of a many-to-many relationship and its two foreign keys."""
+
+    table: str
+    constraint1: str  # junction → origin
+    columns1: tuple[str, ...]  # the junction's columns of constraint1
+    constraint2: str  # junction → target
+    columns2: tuple[str, ...]
+
+
+CARDINALITIES = ("o2m", "m2o", "o2o", "m2m", "computed")  # PostgREST's order of candidates (§1.9)
+WIRE_CARDINALITY = {"o2m": "one-to-many", "m2o": "many-to-one", "o2o": "one-to-one", "m2m": "many-to-many"}
+
+
+@dataclass(slots=True)
 class Relationship:
-    name: str  # constraint name, for !hint
-    table: str  # the table that owns the columns below
+    """One direction of a relationship, from ``table`` (the origin) to ``foreign_table`` (the target).
+
+    ``columns``/``foreign_columns`` pair up: the target's ``foreign_columns[i]`` equals the origin's
+    ``columns[i]`` (for many-to-many: through the junction's columns)."""
+
+    name: str  # FK constraint name; the function name of a computed relationship
+    table: str
     columns: tuple[str, ...]
     foreign_table: str
     foreign_columns: tuple[str, ...]
-    to_one: bool  # from `table` to `foreign_table`: many-to-one when walking the FK
+    to_one: bool
     schema: str = ""
+    cardinality: str = "m2o"  # o2m | m2o | o2o | m2m | computed
+    is_self: bool = False
+    junction: Junction | None = None
+    function: str | None = None  # computed: called with the origin's row
+    table_is_view: bool = False
+    foreign_is_view: bool = False
+    parent: bool = False  # one-to-one seen from the referenced side
+
+    def sort_key(self) -> tuple:
+        j = self.junction
+        inner = (j.table, j.constraint1, j.constraint2, j.columns1, j.columns2) if j else \
+            (self.name, tuple(zip(self.columns, self.foreign_columns)), self.parent)
+        return (self.schema, self.foreign_table, self.is_self, CARDINALITIES.index(self.cardinality), inner,
+                self.table_is_view, self.foreign_is_view)
 
 
 @dataclass(slots=True)
@@ -44,6 +78,9 @@ class Table:
     # Row-level security may hide rows from the caller: a table with RLS enabled, or any view (its base
     # tables may have it). Planner estimates of such a relation count hidden rows too.
     row_filtered: bool = False
+    # Computed fields: functions of this relation's row returning a scalar, usable as columns
+    # (name → the function's schema); never part of `*`.
+    computed: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -78,6 +115,8 @@ class SchemaCache:
     tables: dict[tuple[str, str], Table] = field(default_factory=dict)
     functions: dict[tuple[str, str], list[Function]] = field(default_factory=dict)
     relationships: list[Relationship] = field(default_factory=list)
+    # (schema, origin) → every relationship from it, in PostgREST's candidate order
+    rels_from: dict[tuple[str, str], list[Relationship]] = field(default_factory=dict)
     roles: dict[str, bool] = field(default_factory=dict)  # role name → authenticator may switch to it
     # role → its ALTER ROLE ... SET settings (user-settable ones), applied per request: SET ROLE alone
     # would not apply them (PostgreSQL applies them at login only)
@@ -95,18 +134,8 @@ class SchemaCache:
     def functions_named(self, schema: str, name: str) -> list[Function]:
         return self.functions.get((schema, name), [])
 
-    def rels_between(self, schema: str, parent: str, child: str) -> list[Relationship]:
-        """Relationships usable to embed ``child`` under ``parent``, oriented from parent's side."""
-        out = []
-        for r in self.relationships:
-            if r.schema != schema:
-                continue
-            if r.table == parent and r.foreign_table == child:
-                out.append(r)
-            if r.foreign_table == parent and r.table == child:
-                out.append(Relationship(r.name, parent, r.foreign_columns, child, r.columns, False, schema))
-        # A self-reference appears twice (both directions); both are legitimate embeds.
-        return out
+    def rels_of(self, schema: str, origin: str) -> list[Relationship]:
+        return self.rels_from.get((schema, origin), [])
 
 
 _TABLES = """
@@ -148,7 +177,29 @@ select k.conname, n1.nspname, c1.relname,
 from pg_constraint k
 join pg_class c1 on c1.oid = k.conrelid join pg_namespace n1 on n1.oid = c1.relnamespace
 join pg_class c2 on c2.oid = k.confrelid join pg_namespace n2 on n2.oid = c2.relnamespace
-where k.contype = 'f' and n1.nspname not in ('pg_catalog', 'information_schema')
+where k.contype = 'f' and k.conparentid = 0 and n1.nspname not in ('pg_catalog', 'information_schema')
+"""
+
+# Primary-key and unique constraints of every relation: an FK whose columns are exactly one of them is
+# one-to-one; a junction's two FKs must lie inside its primary key.
+_KEYS = """
+select n.nspname, c.relname, k.contype,
+       array(select attname from unnest(k.conkey) u(n) join pg_attribute on attrelid = k.conrelid and attnum = u.n)
+from pg_constraint k join pg_class c on c.oid = k.conrelid join pg_namespace n on n.oid = c.relnamespace
+where k.contype in ('p', 'u') and n.nspname not in ('pg_catalog', 'information_schema')
+"""
+
+# Functions of one relation's row (computed fields and computed relationships), in the exposed schemas.
+_COMPUTED = """
+select n.nspname, p.proname, an.nspname, ac.relname, rn.nspname, rc.relname, p.proretset, p.prorows
+from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+join pg_type at on at.oid = p.proargtypes[0]
+join pg_class ac on ac.oid = at.typrelid and ac.relkind in ('r', 'v', 'm', 'f', 'p')
+join pg_namespace an on an.oid = ac.relnamespace
+join pg_type rt on rt.oid = p.prorettype
+left join pg_class rc on rc.oid = rt.typrelid and rc.relkind in ('r', 'v', 'm', 'f', 'p')
+left join pg_namespace rn on rn.oid = rc.relnamespace
+where p.pronargs = 1 and p.prokind = 'f' and n.nspname = any(%s) and rt.oid <> 'void'::regtype
 """
 
 # Base tables each exposed view reads from (through its rewrite rule).
@@ -235,6 +286,12 @@ async def load(conn: Any, schemas: list[str]) -> SchemaCache:
             cache.tables[(s, t)].columns[name] = Column(name, typ, nullable, default, comment, jsonish)
         await cur.execute(_FKS)
         fks = [(r[0], (r[1], r[2]), tuple(r[3]), (r[4], r[5]), tuple(r[6])) for r in await cur.fetchall()]
+        await cur.execute(_KEYS)
+        keys: dict[tuple[str, str], list[tuple[str, frozenset[str], tuple[str, ...]]]] = {}
+        for ks, kn, kind, cols in await cur.fetchall():
+            keys.setdefault((ks, kn), []).append((kind, frozenset(cols), tuple(cols)))
+        await cur.execute(_COMPUTED, [schemas])
+        computed = list(await cur.fetchall())
         await cur.execute(_VIEW_DEPS, [schemas])
         deps: dict[tuple[str, str], set[tuple[str, str]]] = {}
         for vs, vn, bs, bn in await cur.fetchall():
@@ -247,28 +304,7 @@ async def load(conn: Any, schemas: list[str]) -> SchemaCache:
         cache.roles = {r[0]: r[1] for r in await cur.fetchall()}
         await cur.execute(_ROLE_SETTINGS)
         cache.role_settings = {r[0]: tuple(zip(r[1], r[2], strict=True)) for r in await cur.fetchall()}
-    _relationships(cache, fks, deps)
+    from . import relationships
+
+    relationships.build(cache, fks, keys, deps, computed)
     return cache
-
-
-def _relationships(cache: SchemaCache, fks: list, deps: dict[tuple[str, str], set[tuple[str, str]]]) -> None:
-    """FK relationships between exposed relations, also through views.
-
-    A view that reads a table and exposes the FK's columns under the same names stands in for that table
-    (a cheap form of PostgREST's view-column lineage, enough for ``create view v as select ... from t``).
-    """
-    def stand_ins(rel: tuple[str, str], cols: tuple[str, ...]) -> list[tuple[str, str]]:
-        out = [rel] if rel in cache.tables else []
-        for view in deps.get(rel, ()):
-            if all(c in cache.tables[view].columns for c in cols):
-                out.append(view)
-        return out
-
-    seen = set()
-    for name, src, cols, dst, fcols in fks:
-        for a in stand_ins(src, cols):
-            for b in stand_ins(dst, fcols):
-                key = (a, b, name)
-                if a[0] == b[0] and key not in seen:
-                    seen.add(key)
-                    cache.relationships.append(Relationship(name, a[1], cols, b[1], fcols, True, a[0]))

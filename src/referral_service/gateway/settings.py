@@ -67,6 +67,7 @@ class GatewaySettings(BaseSettings):
     # rollback-allow-override; "-allow-override" honours `Prefer: tx=commit|rollback`.
     db_tx_end: str = "commit"
     db_plan_enabled: bool = False  # `Accept: application/vnd.pgrst.plan...` answers EXPLAIN output
+    db_aggregates_enabled: bool = False  # count(), col.sum() ... in select; off by default, as in PostgREST
     # GET / : the OpenAPI document lists what the request's role may use (follow-privileges), everything
     # exposed (ignore-privileges), or is 404 PGRST126 (disabled). db-root-spec: a function answers GET / instead.
     openapi_mode: Literal["follow-privileges", "ignore-privileges", "disabled"] = "follow-privileges"

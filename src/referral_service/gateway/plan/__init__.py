@@ -13,11 +13,19 @@ from .call import _plan_call
 from .mutation import _plan_mutation
 from .nodes import Call, Embed, Mutation, OutCol, Plan, ReadNode
 from .read import _Aliases, _apply_range, _check_embed_paths, _node
+from .aggregate import check_aggregates
 
 __all__ = ["Call", "Embed", "Mutation", "OutCol", "Plan", "ReadNode", "plan"]
 
 
-def plan(req: ApiRequest, cache: SchemaCache, max_rows: int | None) -> Plan:
+def plan(req: ApiRequest, cache: SchemaCache, max_rows: int | None, aggregates: bool = False) -> Plan:
+    """``aggregates``: PGRST_DB_AGGREGATES_ENABLED (off by default, as in PostgREST)."""
+    p = _plan(req, cache, max_rows)
+    check_aggregates(p.node, aggregates)
+    return p
+
+
+def _plan(req: ApiRequest, cache: SchemaCache, max_rows: int | None) -> Plan:
     if req.kind == "rpc":
         return _plan_call(req, cache, max_rows)
     table = cache.table(req.schema, req.name)

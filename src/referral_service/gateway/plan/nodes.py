@@ -11,10 +11,23 @@ from ..schema import Column, Function, Relationship, Table
 
 @dataclass(slots=True)
 class OutCol:
-    column: str
+    column: str  # "*" for count()
     path: tuple
     key: str
     cast: str | None
+    agg: str | None = None  # sum | avg | max | min | count
+    agg_cast: str | None = None
+    hoisted: bool = False  # in a to-one spread: the raw value here, the aggregate at the ancestor
+
+
+@dataclass(slots=True)
+class SpreadCol:
+    """A column a spread lifts into its parent: the child's output ``key``, and the aggregate the parent
+    applies to it when a to-one spread hoisted one."""
+
+    key: str
+    agg: str | None = None
+    agg_cast: str | None = None
 
 
 @dataclass(slots=True)
@@ -23,6 +36,10 @@ class Embed:
     key: str
     rel: Relationship
     inner: bool
+    lateral: str = ""  # PostgREST's lateral alias: <parent relation>_<key>_<depth>
+    spread: bool = False
+    empty: bool = False  # rel(): joined (filters, !inner, is.null act) but no output
+    columns: list[SpreadCol] = field(default_factory=list)  # a spread's lifted columns
 
     @property
     def to_one(self) -> bool:
@@ -41,6 +58,8 @@ class ReadNode:
     offset: int = 0
     join: Relationship | None = None  # how this node joins its parent
     parent_alias: str | None = None
+    parent_table: Table | None = None  # for computed relationships: the row type the function takes
+    hoists: bool = False  # a to-one spread: its aggregates are applied by the nearest non-spread ancestor
 
     @property
     def keys(self) -> list[str]:

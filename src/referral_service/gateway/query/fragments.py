@@ -49,9 +49,13 @@ def _array_literal(items: tuple[str, ...]) -> str:
 def column_expr(alias: str, table: Table, f: Field | OutCol, p: Params) -> str:
     name = f.name if isinstance(f, Field) else f.column
     expr = f"{ident(alias)}.{ident(name)}"
+    if name not in table.columns and name in table.computed:
+        # A computed field: its function called with the row, cast so overloads resolve on CTE rows too.
+        row_type = f"{ident(table.schema)}.{ident(table.name)}"
+        expr = f"{ident(table.computed[name])}.{ident(name)}({ident(alias)}::{row_type})"
     if f.path:
         col = table.columns.get(name)
-        if col is not None and not col.jsonish:
+        if col is None or not col.jsonish:
             expr = f"to_jsonb({expr})"
         for step in f.path:
             key = p.add(step.key) + ("::int" if step.key.lstrip("-").isdigit() else "::text")
