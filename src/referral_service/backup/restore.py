@@ -38,6 +38,9 @@ class RestoreResult:
     secrets_installed: bool = False  # the environment's secrets were written into the restored database
     jobs: list[str] = field(default_factory=list)  # pg_cron jobs that now run in the restored database
     kept_as: str | None = None  # --replace: the name the previous database lives on under
+    # pg_cron's scheduler ends for good when its database's sessions are ended for the swap (it exits cleanly,
+    # so the postmaster does not start it again): PostgreSQL must restart before the jobs run again.
+    restart_needed: bool = False
 
 
 def inspect_dump(path: str | Path) -> tuple[str, str]:
@@ -147,6 +150,7 @@ def replace(dump_path: str | Path, live_dsn: str, secrets: Secrets | None = None
             _pg_restore(dump, conninfo, env, listing, lambda entry: entry in skip, None)
         result.jobs = _adopt_jobs(live_dsn, source or live, others)
         result.skipped = []
+        result.restart_needed = True
     return result
 
 

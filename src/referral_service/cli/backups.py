@@ -9,7 +9,7 @@ import click
 from .. import config, provision
 from ..errors import OperatorError
 from . import main
-from .common import ensure_database, err, operator_errors, say
+from .common import ensure_database, err, operator_errors, say, using_local_cluster
 
 
 def _backup_dir() -> str:
@@ -130,10 +130,25 @@ def restore(dump_file: str | None, target: str | None, replace: bool, to_time: s
         + (" (secrets installed from the environment)" if result.secrets_installed else ""))
     if result.kept_as:
         say(f"  the previous database is kept as {result.kept_as} (drop it once you are satisfied)")
+    if result.restart_needed:
+        _restart_for_cron()
     if result.jobs:
         say(f"  pg_cron jobs for it: {', '.join(result.jobs)}")
     for skipped in result.skipped:
         say(f"  skipped: {skipped}")
+
+
+def _restart_for_cron() -> None:
+    """pg_cron's scheduler left with the old database's sessions and comes back only with a server start."""
+    if not using_local_cluster():
+        _warn("restart PostgreSQL now: pg_cron's scheduler stopped when the old database's sessions were ended, "
+              "and only a server start brings it back (the jobs are in place)")
+        return
+    from .. import localdb
+
+    say("  restarting PostgreSQL so pg_cron's scheduler runs the jobs in the restored database")
+    localdb.Cluster().stop()
+    ensure_database()
 
 
 def _restore_to(text: str, yes: bool) -> None:
