@@ -30,7 +30,7 @@ from aiosmtpd.smtp import AuthResult
 from referral_service import localdb
 from referral_service.mailer import MailConfigError, SmtpTarget, check_sender
 from tests.conftest import app_gateway_env
-from tests.support import gateway_process
+from tests.support import gateway_process, with_login
 
 API_ROLES = ("anonymous", "app_user", "app_admin", "authenticator")
 SMTP_USER, SMTP_PASSWORD = "mailer@test", "s:cret/pass word"  # percent-encoded in the URL
@@ -346,7 +346,7 @@ def test_a_dead_workers_claim_is_retried_after_its_lease(inbox, smtp, outbox_db,
     assert rows(outbox_db)[mid][:3] == (2, True, False)
 
 
-def test_without_smtp_url_mail_stays_queued_and_status_says_so(inbox, outbox_db):
+def test_without_smtp_url_mail_stays_queued_and_status_says_so(inbox, outbox_db, superuser_dsn):
     queue(outbox_db, ("fay@example.com", "Waiting", "b"))
     env = {"DATABASE_URL": outbox_db, "REFERRAL_SMTP_URL": ""}
     status = cli("mailer", "status", env=env)
@@ -356,6 +356,9 @@ def test_without_smtp_url_mail_stays_queued_and_status_says_so(inbox, outbox_db)
     assert run.returncode == 1 and run.stderr.startswith("error: REFERRAL_SMTP_URL is not set")
     bad = cli("mailer", env={**env, "REFERRAL_SMTP_URL": "smtp://u:p@mail.example.com"})
     assert bad.returncode == 1 and "clear text" in bad.stderr and bad.stderr.count("\n") == 1
+    unmigrated = cli("mailer", "status", env={"DATABASE_URL": superuser_dsn})  # database `postgres`
+    assert unmigrated.returncode == 1 and "run `referral-service migrate`" in unmigrated.stderr
+    assert unmigrated.stderr.count("\n") == 1
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
@@ -477,3 +480,16 @@ def test_backoff_doubles_to_its_cap_then_gives_up_and_old_mail_is_purged(outbox_
         assert conn.execute("select schedule, command from cron.job where jobname = 'purge-sent-mail'").fetchone() == \
             ("17 4 * * *", "select internal.purge_mail(now())")
         conn.rollback()
+
+
+def test_a_login_that_is_only_a_member_of_mailer_can_deliver(inbox, smtp, outbox_db, tmp_path):
+    """The production setup of docs/operations.md: a login of its own, in role mailer, nothing else."""
+    with psycopg.connect(outbox_db, autocommit=True) as conn:
+        if not conn.execute("select from pg_roles where rolname = 'mail_worker_test'").fetchone():
+            conn.execute("create role mail_worker_test login password 'mail worker test' in role mailer")
+    url = with_login(outbox_db, "mail_worker_test", "mail%20worker%20test")
+    [mid] = queue(outbox_db, ("nia@example.com", "Least privilege", "b"))
+    with worker(url, smtp.url, tmp_path / "mailer.log"):
+        wait_for(lambda: rows(outbox_db)[mid][1], what="delivery by the dedicated login")
+    with psycopg.connect(url) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("select recipient from internal.mail_outbox")

@@ -14,6 +14,15 @@ from . import main
 from .common import ensure_database, operator_errors, out, say
 
 
+def _outbox(db_url: str) -> psycopg.Connection:
+    """A connection to a database that has the outbox (migration 017), else one line saying what to run."""
+    conn = psycopg.connect(db_url, autocommit=True)
+    if conn.execute("select to_regprocedure('internal.mail_status()') is null").fetchone()[0]:
+        conn.close()
+        raise OperatorError("this database has no mail outbox yet: run `referral-service migrate`")
+    return conn
+
+
 def _settings():
     from ..mailer import MailConfigError, load_mail_settings
 
@@ -49,7 +58,7 @@ def mailer(ctx: click.Context) -> None:
 def mailer_status() -> None:
     """Outbox counts by state, the latest failures, and where mail goes."""
     settings = _settings()
-    with psycopg.connect(ensure_database(), autocommit=True) as conn:
+    with _outbox(ensure_database()) as conn:
         states = conn.execute("select state, messages, oldest from internal.mail_status()").fetchall()
         failures = conn.execute("select id, kind, recipient, attempts, failed_at, last_error"
                                 " from internal.mail_failures(10)").fetchall()
@@ -74,7 +83,7 @@ def mailer_status() -> None:
 @operator_errors
 def mailer_retry(message_id: int) -> None:
     """Queue a failed message again (attempts reset), e.g. after fixing the SMTP settings."""
-    with psycopg.connect(ensure_database(), autocommit=True) as conn:
+    with _outbox(ensure_database()) as conn:
         again = conn.execute("select internal.mail_requeue(%s)", [message_id]).fetchone()[0]
     if not again:
         raise OperatorError(f"message {message_id} is not a failed message (see `referral-service mailer status`)")
