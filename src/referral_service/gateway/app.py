@@ -160,7 +160,7 @@ class Gateway:
             raise errors.role_refused(auth.role, auth.role in cache.roles)
         if not auth.authed:
             anonymous.check(req, self.settings.server_anon_max_value_length, self.settings.server_anon_max_body_bytes)
-        plan = planner.plan(req, cache, self.settings.db_max_rows)
+        plan = planner.plan(req, cache, self.settings.db_max_rows, self.settings.db_aggregates_enabled)
         media.negotiate(plan, self.media, self.settings.db_plan_enabled)
         rollback = execute.tx_rollback(req, self.settings.db_tx_end)
         decide = response.needs_decision(plan)
