@@ -237,8 +237,12 @@ class Mailer:
             except psycopg.Error as exc:
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                 self.log(f"database: {first}; reconnecting in {pause:g} s")
-                self._stop.wait(pause)
-                pause = min(pause * 2, 30.0)
+            except Exception as exc:  # noqa: BLE001 - a bug must not end delivery; claims come back by lease
+                self.log(f"unexpected {type(exc).__name__} in the delivery loop; starting again in {pause:g} s")
+            else:
+                continue
+            self._stop.wait(pause)
+            pause = min(pause * 2, 30.0)
         self.log("stopped")
 
     def _connect(self) -> psycopg.Connection:
