@@ -121,9 +121,20 @@ class Pitr:
             f"pg1-socket-path={cluster.place / 'run'}",
             "pg1-user=postgres",
         ]
+        # pgBackRest refuses an option set twice: the operator's conf.d (an S3 repository, say) wins over ours
+        theirs = self._operator_options()
+        lines = [line for line in lines if line.split("=", 1)[0] not in theirs]
         self.config_file.write_text("\n".join(lines) + "\n")
         self.config_file.chmod(0o600)
         localdb.give_to_service_user(self.config_file)
+
+    def _operator_options(self) -> set[str]:
+        names = set()
+        for path in sorted((self.place / "conf.d").glob("*.conf")):
+            for line in path.read_text().splitlines():
+                if "=" in line and not line.lstrip().startswith("#"):
+                    names.add(line.split("=", 1)[0].strip())
+        return names
 
     def _options(self) -> list[str]:
         return [f"--config={self.config_file}", f"--config-include-path={self.place / 'conf.d'}",
