@@ -183,7 +183,18 @@ class Cluster:
     def running(self) -> bool:
         if not self.initialised():
             return False
-        return run_as_service_user([pg_bin("pg_ctl"), "status", "-D", str(self.pgdata)]).returncode == 0
+        if run_as_service_user([pg_bin("pg_ctl"), "status", "-D", str(self.pgdata)]).returncode != 0:
+            return False
+        return not self._postmaster_is_zombie()
+
+    def _postmaster_is_zombie(self) -> bool:
+        """A killed postmaster whose parent has not reaped it yet: pg_ctl still sees its PID, but it is dead."""
+        try:
+            pid = int((self.pgdata / "postmaster.pid").read_text().split()[0])
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, ValueError, IndexError):
+            return False
+        return state in ("Z", "X")
 
     def start(self, log: Callable[[str], None] = _stderr) -> None:
         self.init()
