@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 # Debian packages: the server, pg_cron, the pooler; promtool (prometheus) checks the alert rules;
 # chromium runs the dashboard's browser test (Playwright drives it; it never downloads a browser);
 # sqlmap for `make security`; pgbackrest for point-in-time recovery (`referral-service pitr enable`).
-PACKAGES=(postgresql-15 postgresql-contrib postgresql-15-cron pgbouncer pgbackrest prometheus chromium sqlmap)
+PACKAGES=(postgresql-15 postgresql-contrib postgresql-15-cron pgbouncer pgbackrest prometheus chromium sqlmap
+          postgresql-15-postgis-3)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
