@@ -19,6 +19,8 @@ COPY src/ ./src/
 RUN pip install . && rm -rf ./src ./build
 
 COPY migrations/ ./migrations/
+# Secrets as files: reads PGPASSWORD_FILE for libpq, then runs the command (docker/app/entrypoint.sh).
+COPY --chmod=0755 docker/app/entrypoint.sh /usr/local/bin/referral-entrypoint
 
 # An unprivileged user owns only what it writes: generated local secrets and the backup folder.
 RUN useradd --system --uid 10001 --user-group --home-dir /app --shell /usr/sbin/nologin referral \
@@ -38,4 +40,5 @@ EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/live' % os.environ.get('PGRST_SERVER_PORT', '3000'), timeout=2)" || exit 1
 
+ENTRYPOINT ["/usr/local/bin/referral-entrypoint"]
 CMD ["referral-service", "serve"]

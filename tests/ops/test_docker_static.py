@@ -12,7 +12,9 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -153,11 +155,126 @@ def test_env_file_is_not_committed():
     assert tracked.strip() == ""
 
 
-def test_missing_secret_stops_compose(raw):
+def test_missing_variable_stops_compose(raw):
     env = env_example()
-    del env["POSTGRES_PASSWORD"]
-    with pytest.raises(AssertionError, match=r"POSTGRES_PASSWORD\} is required"):
+    del env["PGADMIN_DEFAULT_PASSWORD"]
+    with pytest.raises(AssertionError, match=r"PGADMIN_DEFAULT_PASSWORD\} is required"):
         interpolate_all(raw, env)
+
+
+# -- secrets as files -------------------------------------------------------------------------------------
+
+SECRETS_DIR = ROOT / "secrets"
+RUN_SECRETS = "/run/secrets/"
+
+
+def test_secrets_are_files_made_by_make_secrets(compose, tmp_path):
+    declared = compose["secrets"]
+    for name, spec in declared.items():
+        assert set(spec) == {"file"}, f"secret {name}: a file (compose outside Swarm has no other kind)"
+        assert (DOCKER / spec["file"]).resolve() == SECRETS_DIR / name, f"secret {name}: in ./secrets"
+    made = tmp_path / "secrets"
+    first = subprocess.run(["sh", str(DOCKER / "make-secrets.sh"), str(made)], capture_output=True, text=True,
+                           check=True)
+    assert sorted(p.name for p in made.iterdir()) == sorted(declared), first.stdout
+    assert stat.S_IMODE(made.stat().st_mode) == 0o700
+    values = {}
+    for path in made.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o444  # compose mounts it with this mode, for any uid
+        values[path.name] = path.read_text()
+        assert re.fullmatch(r"[0-9a-f]{64}", values[path.name])  # URL-safe and 32+ characters
+    assert len(set(values.values())) == len(values)
+    subprocess.run(["sh", str(DOCKER / "make-secrets.sh"), str(made)], capture_output=True, check=True)
+    assert {p.name: p.read_text() for p in made.iterdir()} == values  # never replaced
+
+
+def test_secrets_folder_is_ignored_by_git_and_docker():
+    assert "secrets/" in (ROOT / ".gitignore").read_text().split()
+    assert "secrets" in (ROOT / ".dockerignore").read_text().split()
+
+
+def test_no_secret_value_in_any_environment(raw, services):
+    for name, service in services.items():
+        mounted = {s if isinstance(s, str) else s["source"] for s in service.get("secrets", [])}
+        for var, value in (service.get("environment") or {}).items():
+            if var.endswith("_FILE"):
+                assert value.startswith(RUN_SECRETS) and value[len(RUN_SECRETS):] in mounted, \
+                    f"{name}: {var} must name a secret the service mounts"
+            elif SECRET_NAME.search(var):
+                assert name == "pgadmin", f"{name}: {var} as a value; use {var}_FILE and a secret"
+            if "://" in value:
+                assert not re.search(r"://[^/@]*:[^/@]*@", value), f"{name}: {var} has a password in its URI"
+
+
+def test_services_read_the_files_they_are_given(services):
+    db, migrate, gateway = services["db"]["environment"], services["migrate"]["environment"], \
+        services["gateway"]["environment"]
+    assert db["POSTGRES_PASSWORD_FILE"] == migrate["PGPASSWORD_FILE"] == RUN_SECRETS + "postgres_password"
+    assert db["JWT_SECRET_FILE"] == migrate["JWT_SECRET_FILE"] == gateway["PGRST_JWT_SECRET_FILE"]
+    assert gateway["PGPASSWORD_FILE"] == migrate["AUTHENTICATOR_PASSWORD_FILE"] == \
+        services["pgbouncer"]["environment"]["AUTHENTICATOR_PASSWORD_FILE"]
+    script = (DOCKER / "postgres" / "initdb" / "10-referral-service.sh").read_text()
+    assert "JWT_SECRET_FILE" in script
+    assert "AUTHENTICATOR_PASSWORD_FILE" in (DOCKER / "pgbouncer" / "entrypoint.sh").read_text()
+
+
+def entrypoint(env: dict[str, str]) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PGPASSWORD")}
+    return subprocess.run(["sh", str(DOCKER / "app" / "entrypoint.sh"), sys.executable, "-c",
+                           "import os; print(repr(os.environ.get('PGPASSWORD')), 'PGPASSWORD_FILE' in os.environ)"],
+                          env={**clean, **env}, capture_output=True, text=True, check=False)
+
+
+def test_app_entrypoint_reads_pgpassword_file(tmp_path):
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret value\n")
+    done = entrypoint({"PGPASSWORD_FILE": str(secret)})
+    assert done.returncode == 0 and done.stdout.strip() == "'s3cret value' False", done.stderr
+    assert entrypoint({}).stdout.strip() == "None False"  # nothing asked: the command runs unchanged
+    missing = entrypoint({"PGPASSWORD_FILE": str(tmp_path / "absent")})
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "cannot be read" in missing.stderr
+    both = entrypoint({"PGPASSWORD_FILE": str(secret), "PGPASSWORD": "x"})
+    assert both.returncode == 2 and "not both" in both.stderr
+
+
+def test_app_image_runs_commands_through_the_entrypoint():
+    steps = instructions(ROOT / "Dockerfile")
+    assert json.loads(dict(steps)["ENTRYPOINT"]) == ["/usr/local/bin/referral-entrypoint"]
+    assert any(k == "COPY" and "docker/app/entrypoint.sh /usr/local/bin/referral-entrypoint" in a for k, a in steps)
+
+
+def test_documented_compose_commands_find_the_env_file():
+    """`.env` is found where the docs say: every compose command names it and the compose file."""
+    texts = {path: path.read_text() for path in (ROOT / "docs" / "deployment.md", COMPOSE_FILE, ENV_EXAMPLE)}
+    commands = [(path, m.group(0)) for path, text in texts.items()
+                for m in re.finditer(r"docker compose [^\n`]*", text) if " -f " in m.group(0) or "--env-file" in m.group(0)]
+    assert len(commands) >= 5
+    for path, command in commands:
+        assert "--env-file .env -f docker/docker-compose.yml" in command, f"{path.name}: {command}"
+
+
+def test_user_commands_need_no_postgresql_server(app_db_url, tmp_path):
+    """What `docker compose run --rm migrate referral-service user create ...` does in the app image (which has
+    only the client tools): the server binaries are made unfindable, and DATABASE_URL is the database."""
+    email = f"docker-{os.getpid()}@static.example"
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from referral_service import localdb\n"
+        "localdb.PG_BIN = Path('/nonexistent/postgresql/bin')\n"
+        "from referral_service.cli import main\n"
+        "main(sys.argv[1:])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PGRST_", "REFERRAL_"))}
+    env.update(DATABASE_URL=app_db_url, REFERRAL_DATA_DIR=str(tmp_path / "data"), COLUMNS="200")
+    created = subprocess.run([sys.executable, "-c", script, "user", "create", email, "--role", "admin",
+                              "--password-stdin"], input="a long docker pass 123\n", env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert created.returncode == 0, created.stderr
+    listed = subprocess.run([sys.executable, "-c", script, "user", "list"], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert listed.returncode == 0 and email in listed.stdout, listed.stderr
+    assert "binaries not found" not in created.stderr + listed.stderr
 
 
 def test_build_contexts_dockerfiles_and_bind_mounts_exist(compose):
@@ -212,7 +329,7 @@ def test_gateway_goes_through_pgbouncer_without_prepared_statements(services):
     assert "@pgbouncer:6432/referral_service" in env["PGRST_DB_URI"]
     assert env["PGRST_SERVER_HOST"] == "0.0.0.0"
     assert env["PGRST_DB_SCHEMAS"] == "api" and env["PGRST_DB_ANON_ROLE"] == "anonymous"
-    assert env["PGRST_JWT_SECRET"] == services["migrate"]["environment"]["JWT_SECRET"]
+    assert env["PGRST_JWT_SECRET_FILE"] == services["migrate"]["environment"]["JWT_SECRET_FILE"]
     ini = (DOCKER / "pgbouncer" / "pgbouncer.ini").read_text()
     assert re.search(r"^pool_mode\s*=\s*transaction$", ini, re.MULTILINE)
     assert re.search(r"^referral_service\s*=\s*host=db port=5432 dbname=referral_service$", ini, re.MULTILINE)

@@ -5,7 +5,12 @@
 # Then installs the JWT signing key (the authenticator's password is left to `referral-service migrate`).
 set -euo pipefail
 
-: "${JWT_SECRET:?set it in .env}"
+# The key arrives as a file (compose secret, JWT_SECRET_FILE) or, failing that, in JWT_SECRET.
+if [[ -n "${JWT_SECRET_FILE:-}" ]]; then
+    JWT_SECRET=$(<"$JWT_SECRET_FILE")
+    export JWT_SECRET
+fi
+: "${JWT_SECRET:?set JWT_SECRET_FILE (or JWT_SECRET)}"
 
 psql=(psql --no-psqlrc -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB")
 
