@@ -130,12 +130,12 @@ def restore(dump_file: str | None, target: str | None, replace: bool, to_time: s
         + (" (secrets installed from the environment)" if result.secrets_installed else ""))
     if result.kept_as:
         say(f"  the previous database is kept as {result.kept_as} (drop it once you are satisfied)")
-    if result.restart_needed:
-        _restart_for_cron()
     if result.jobs:
         say(f"  pg_cron jobs for it: {', '.join(result.jobs)}")
-    for skipped in result.skipped:
-        say(f"  skipped: {skipped}")
+    if result.skipped:  # pg_cron's own objects live in the cron database only
+        say(f"  left out (pg_cron's part, kept in the cron database): {'; '.join(result.skipped)}")
+    if result.restart_needed:
+        _restart_for_cron()
 
 
 def _restart_for_cron() -> None:
