@@ -127,6 +127,23 @@ comment on function internal.set_password_reset(jsonb) is
     'Change token_seconds, max_outstanding and link (the page that receives #token=... ) of password reset.';
 revoke execute on function internal.set_password_reset(jsonb) from public;
 
+-- Addresses the outbox can carry (queue_mail refuses <>,;" and line breaks): an account that could not be
+-- mailed would answer request_password_reset differently from an unknown email.
+create or replace function internal.check_email(email text) returns void
+language plpgsql immutable
+set search_path = pg_catalog
+as $$
+begin
+    if email is null or email !~ '^[^@\s<>,;"()\[\]\\]+@[^@\s<>,;"()\[\]\\]+\.[^@\s<>,;"()\[\]\\]+$'
+       or length(email) > 254 then
+        raise exception using errcode = '22023', message = 'email is not a valid address',
+            hint = 'use the form name@example.com';
+    end if;
+end
+$$;
+comment on function internal.check_email(text) is 'Refuse anything but one plain address (no display names, lists or quotes).';
+revoke execute on function internal.check_email(text) from public;
+
 -- Makes a reset token for an account, or null when it has too many outstanding. Returns the link.
 create function internal.reset_link(account internal.users) returns text
 language plpgsql
@@ -156,17 +173,22 @@ language plpgsql
 set search_path = pg_catalog, internal, public
 as $$
 declare
-    link text := internal.reset_link(account);
+    link text;
 begin
+    link := internal.reset_link(account);  -- inside the block: a refused address leaves no token behind
     if link is null then
         return false;
     end if;
+    -- an address the outbox refuses (an account made before check_email was this strict) gets no
+    -- mail and the same answer as everyone: the caller cannot tell
     perform internal.queue_mail(account.email, 'Reset your Churnistic password',
         format(E'Someone asked to reset the password of your Churnistic account %s.\n\n'
                'To choose a new password, open this link within the hour:\n\n%s\n\n'
                'If it was not you, ignore this message: your password stays as it is.\n', account.email, link),
         'password_reset');
     return true;
+exception when invalid_parameter_value then
+    return false;
 end
 $$;
 revoke execute on function internal.send_reset_mail(internal.users) from public;

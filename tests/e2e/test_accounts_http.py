@@ -273,3 +273,30 @@ def test_no_api_role_can_read_tokens(db):
         for role in ("anonymous", "app_user", "app_admin", "authenticator"):
             (allowed,) = db.execute("select has_table_privilege(%s, %s, 'select')", [role, table]).fetchone()
             assert not allowed, (role, table)
+
+
+@pytest.mark.parametrize("address", ['a,b@example.com', 'a<b@example.com', '"a"@example.com', 'a;b@example.com',
+                                     'a b@example.com', 'a@b@example.com'])
+def test_addresses_the_outbox_could_not_carry_are_refused_everywhere(app_gateway, address):
+    for name in ("signup", "request_password_reset"):
+        body = {"email": address, "password": PASSWORD} if name == "signup" else {"email": address}
+        reply = rpc(app_gateway, name, body)
+        assert reply.status_code == 400 and reply.json()["message"] == "email is not a valid address", reply.text
+
+
+def test_an_existing_account_the_outbox_refuses_answers_like_an_unknown_email(app_gateway, app_db_url):
+    """An account created before the stricter address rule: same 204, no mail, no token."""
+    odd = f"odd,{uuid.uuid4().hex[:6]}@test.example"
+    sql(app_db_url, "insert into internal.users (email, password) values (%s, 'x')", [odd])
+    try:
+        with psycopg.connect(app_db_url) as conn:
+            conn.execute("set local role anonymous")
+            conn.execute("select api.request_password_reset(%s)", [odd.replace(",", "")])  # valid, unknown
+            with pytest.raises(psycopg.errors.InvalidParameterValue):
+                conn.execute("select api.request_password_reset(%s)", [odd])  # the rule refuses it first
+        assert sql(app_db_url, "select internal.send_reset_mail(u) from internal.users u where email = %s",
+                   [odd]) == [(False,)]
+        assert sql(app_db_url, "select count(*) from internal.password_resets r join internal.users u"
+                               " on u.id = r.user_id where u.email = %s", [odd]) == [(0,)]
+    finally:
+        sql(app_db_url, "delete from internal.users where email = %s", [odd])
