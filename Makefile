@@ -1,10 +1,14 @@
-# The two commands: `make run` starts the service, `make test` runs the tests. Both set up what is missing.
-.PHONY: run test bootstrap setup lint bench security soak
+# The two commands: `make run` starts the service, `make test` runs the tests. Both set up what is missing:
+# `run` only what serving needs; `test` and `security` add the test tools (chromium, sqlmap, promtool, [test]).
+.PHONY: run test bootstrap bootstrap-test setup lint bench security soak status
 
 VENV := .venv/bin
 
 bootstrap:
-	@bash scripts/bootstrap.sh
+	@bash scripts/bootstrap.sh run
+
+bootstrap-test:
+	@bash scripts/bootstrap.sh test
 
 setup: bootstrap
 	@$(VENV)/referral-service setup
@@ -12,17 +16,20 @@ setup: bootstrap
 run: setup
 	@$(VENV)/referral-service serve
 
-test: setup
+status:
+	@$(VENV)/referral-service status
+
+test: bootstrap-test setup
 	@$(VENV)/pytest $(PYTEST_ARGS)
 
 bench: bootstrap
 	@$(VENV)/python -c "import matplotlib" 2>/dev/null || $(VENV)/pip install -q -e '.[bench]'
 	@$(VENV)/python bench/run.py $(BENCH_ARGS)
 
-lint: bootstrap
-	@$(VENV)/ruff check src tests bench
+lint: bootstrap-test
+	@$(VENV)/ruff check src tests bench scripts
 
-security: setup
+security: bootstrap-test setup
 	@$(VENV)/pytest -q tests/security
 	@bash scripts/security.sh
 

@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# Installs what the two README commands need, only what is missing: Debian packages and the .venv.
+# Installs what a README command needs, only what is missing: Debian packages and the .venv.
+#   bootstrap.sh run    what serving needs (make run): the server, pg_cron, the pooler, pgbackrest for
+#                       point-in-time recovery (`referral-service pitr enable`); the runtime dependencies only
+#   bootstrap.sh test   and the test tools (make test, make security, make lint): the [test] extra, promtool
+#                       (prometheus) for the alert rules, chromium for the dashboard's browser test (Playwright
+#                       drives it; it never downloads a browser), sqlmap for `make security`, PostGIS for the
+#                       GeoJSON tests (tests/parity_tx skips them when it is absent)
 # Safe to run again. As root (CI) it installs the packages; otherwise it prints the command to run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-# Debian packages: the server, pg_cron, the pooler; promtool (prometheus) checks the alert rules;
-# chromium runs the dashboard's browser test (Playwright drives it; it never downloads a browser);
-# sqlmap for `make security`; pgbackrest for point-in-time recovery (`referral-service pitr enable`).
-PACKAGES=(postgresql-15 postgresql-contrib postgresql-15-cron pgbouncer pgbackrest prometheus chromium sqlmap
-          postgresql-15-postgis-3)
+profile=${1:-test}
+RUNTIME=(postgresql-15 postgresql-contrib postgresql-15-cron pgbouncer pgbackrest)
+case "$profile" in
+    run) PACKAGES=("${RUNTIME[@]}"); extras="" ;;
+    test) PACKAGES=("${RUNTIME[@]}" prometheus chromium sqlmap postgresql-15-postgis-3); extras="[test]" ;;
+    *) echo "usage: bootstrap.sh run|test" >&2; exit 2 ;;
+esac
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -31,12 +38,13 @@ if ((${#missing[@]})); then
         { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; }
 fi
 
-# Python environment, rebuilt when pyproject.toml changes.
+# Python environment, rebuilt when pyproject.toml changes. A .venv with the test extra serves `run` too.
 stamp=.venv/.pyproject.sha256
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
-if [[ ! -x .venv/bin/python || "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
-    echo "preparing .venv ..."
+sum=$(sha256sum pyproject.toml | cut -d' ' -f1)
+have=$(cat "$stamp" 2>/dev/null || true)
+if [[ ! -x .venv/bin/python || ( "$have" != "$sum test" && "$have" != "$sum $profile" ) ]]; then
+    echo "preparing .venv ($profile) ..."
     python3 -m venv .venv
-    .venv/bin/pip install -q --disable-pip-version-check -e '.[test]' 2> >(grep -v '^WARNING: Location' >&2)
-    echo "$want" >"$stamp"
+    .venv/bin/pip install -q --disable-pip-version-check -e ".$extras" 2> >(grep -v '^WARNING: Location' >&2)
+    echo "$sum $profile" >"$stamp"
 fi
