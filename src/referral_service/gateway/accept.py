@@ -8,13 +8,14 @@ handler for wins (see :mod:`.media`); none → 406 PGRST107 listing each element
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
 EXPLAIN_OPTIONS = ("analyze", "verbose", "settings", "buffers", "wal")  # EXPLAIN's own order
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class Explain:
     """``application/vnd.pgrst.plan[+text|+json]; for="..."; options=a|b``."""
 
@@ -28,7 +29,7 @@ class Explain:
         return f'application/vnd.pgrst.plan+{self.fmt}; for="{self.target.mime}"{opts}'
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class Media:
     kind: str  # json | object | csv | geojson | openapi | any | plan | handler | other (no builtin serves it)
     stripped: bool = False
@@ -130,3 +131,21 @@ def builtin(media: Media, kind: str, plan_enabled: bool = False) -> Media | None
             and builtin(media.explain.target, kind) is not None:
         return media
     return None
+
+
+def negotiate(value: str | None, kind: str, plan_enabled: bool) -> tuple[tuple[Media, ...], Media | None]:
+    """The Accept header's types and the first builtin serving one. A client sends the same header on every
+    request: short ones are parsed once per worker (the values are immutable); long ones are not kept."""
+    if value is not None and len(value) > 256:
+        return _negotiate.__wrapped__(value, kind, plan_enabled)
+    return _negotiate(value, kind, plan_enabled)
+
+
+@functools.lru_cache(maxsize=256)
+def _negotiate(value: str | None, kind: str, plan_enabled: bool) -> tuple[tuple[Media, ...], Media | None]:
+    asked = tuple(parse(value))
+    for m in asked:
+        found = builtin(m, kind, plan_enabled)
+        if found is not None:
+            return asked, found
+    return asked, None

@@ -10,6 +10,7 @@ relation's own ``*/*`` handler, then its handler for that type; then an ``anyele
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,7 +77,12 @@ async def load(conn: Any, schemas: list[str]) -> MediaCache:
 
 
 def content_type(media: Media) -> bytes:
-    mime = "application/octet-stream" if media.mime == "*/*" else media.mime
+    return _content_type(media.mime)
+
+
+@functools.lru_cache(maxsize=64)
+def _content_type(mime: str) -> bytes:
+    mime = "application/octet-stream" if mime == "*/*" else mime
     return (f"{mime}; charset=utf-8" if mime in _CHARSET else mime).encode()
 
 

@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl, unquote
 from . import errors
 from .accept import Explain, Media
 from .accept import builtin as _builtin
+from .accept import negotiate as _negotiate
 from .accept import parse as _parse_accept
 from .grammar import (
     Condition, Logic, OrderTerm, SelectItem, Star, parse_filter_value, parse_logic, parse_nonneg_int,
@@ -60,7 +61,7 @@ class ApiRequest:
     cookies: dict[str, str] = field(default_factory=dict)
     query_sorted: str = ""
     longest_value: int = 0  # characters of the longest query-string value (anonymous callers are capped)
-    accept: list[Media] = field(default_factory=list)  # what Accept asked for, best first (handlers choose later)
+    accept: tuple[Media, ...] = ()  # what Accept asked for, best first (handlers choose later)
     explain: Explain | None = None  # Accept: application/vnd.pgrst.plan...: answer the query's EXPLAIN
 
 
@@ -214,8 +215,8 @@ def build(
         schema = profile
     req = ApiRequest(method, path, kind, name, schema, Media("json"), parse_prefer(prefer), body=body)
     if method != "OPTIONS":
-        req.accept = _parse_accept(hdrs.get("accept"))
-        found = first_builtin(req.accept, kind, plan_enabled)
+        asked, found = _negotiate(hdrs.get("accept"), kind, plan_enabled)
+        req.accept = asked
         if found is None and kind == "root":
             raise errors.unacceptable_media([m.mime for m in req.accept])
         # none: only a custom media handler can serve it (media.negotiate decides, or answers 406)
