@@ -245,7 +245,8 @@ def test_app_image_runs_commands_through_the_entrypoint():
 
 def test_documented_compose_commands_find_the_env_file():
     """`.env` is found where the docs say: every compose command names it and the compose file."""
-    texts = {path: path.read_text() for path in (ROOT / "docs" / "deployment.md", COMPOSE_FILE, ENV_EXAMPLE)}
+    texts = {path: path.read_text() for path in (ROOT / "docs" / "deployment.md", ROOT / "docs" / "operations.md",
+                                                 ROOT / "README.md", COMPOSE_FILE, ENV_EXAMPLE)}
     commands = [(path, m.group(0)) for path, text in texts.items()
                 for m in re.finditer(r"docker compose [^\n`]*", text) if " -f " in m.group(0) or "--env-file" in m.group(0)]
     assert len(commands) >= 5

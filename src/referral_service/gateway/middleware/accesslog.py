@@ -20,7 +20,8 @@ import uuid
 from typing import Any
 
 import orjson
-import structlog
+
+from ...logging import access_logger
 
 _VALID_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
@@ -42,7 +43,7 @@ def escape(text: Any) -> Any:
 class AccessLogMiddleware:
     def __init__(self, app: Any, logger: Any = None) -> None:
         self.app = app
-        self.log = logger or structlog.get_logger("referral_service.access")
+        self.log = logger or access_logger()
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
