@@ -291,6 +291,11 @@ def parse_logic(op: str, negated: bool, value: str, whole: str | None = None, de
 
 def _top_level(text: str, chars: str) -> int:
     """Index of the first of ``chars`` outside double quotes, or -1."""
+    if '"' not in text:  # the common case: no quoting, let str.find do the scan
+        if len(chars) == 1:
+            return text.find(chars)
+        found = [i for i in map(text.find, chars) if i != -1]
+        return min(found) if found else -1
     quoted = False
     i = 0
     while i < len(text):
@@ -343,6 +348,9 @@ def parse_select(text: str, depth: int = 0, whole: str | None = None) -> tuple[S
             continue
         if not item:
             raise errors.parse_error("select parameter", whole, 1, "unexpected end of input expecting field name")
+        if "(" not in item and ":" not in item and '"' not in item:  # a bare column (or JSON path): fast path
+            items.append(SelectField(parse_field(item, "select parameter", whole), None, None))
+            continue
         alias, item = _split_alias(item, whole)
         if item.startswith("..."):
             if alias is not None:  # PostgREST's parser: a spread takes no alias

@@ -8,6 +8,8 @@ PostgREST's unknown-typed parameters, and the SQL text does not depend on the va
 
 from __future__ import annotations
 
+import functools
+
 from ..grammar import Condition, Field, Filter, Logic
 from ..plan import OutCol
 from ..schema import Table
@@ -23,6 +25,7 @@ RESULT_COLUMNS = "total, page_total, body, response_headers, response_status, ex
 
 
 
+@functools.lru_cache(maxsize=4096)  # the same few names every request; bounded (aliases come from clients)
 def ident(name: str) -> str:
     """The one identifier-quoting function."""
     return '"' + name.replace('"', '""') + '"'
