@@ -135,7 +135,7 @@ def test_login_passwords_are_in_neither_statistics_nor_log(loud, tmp_path):
     # the way the gateway sends it: authenticator, role switch, the values as bind parameters
     with psycopg.connect(loud.authenticator_url()) as conn:
         conn.execute("select set_config('role', 'anonymous', true)")
-        assert conn.execute("select api.login(%s, %s)", [email, password]).fetchone()[0].count(".") == 2
+        assert conn.execute("select api.login(%s, %s)", [email, password]).fetchone()[0]["access_token"].count(".") == 2
         conn.rollback()
         conn.execute("select set_config('role', 'anonymous', true)")
         try:  # refused (an error, or a refusal the function answers with)

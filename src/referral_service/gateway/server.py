@@ -57,7 +57,8 @@ def run(settings: GatewaySettings | None = None, workers: int = 1, factory: str 
               "proxy_headers": False, "workers": workers}
     if workers > 1:
         # Workers re-import the app; hand them the settings through the environment they read.
-        os.environ.setdefault("PGRST_JWT_SECRET", settings.jwt_secret)
+        if settings.jwt_secret:  # none: anonymous only, as PostgREST
+            os.environ.setdefault("PGRST_JWT_SECRET", settings.jwt_secret)
         config = uvicorn.Config(factory, factory=True, **common)
     else:
         module, name = factory.split(":")
