@@ -118,7 +118,9 @@ def test_file_variable_problems_are_one_line(tmp_path):
     secret = write(tmp_path, "jwt", SECRET)
     with pytest.raises(SettingsError, match=r"^PGRST_JWT_SECRET_FILE: set either PGRST_JWT_SECRET or "
                                             r"PGRST_JWT_SECRET_FILE, not both$"):
-        load_settings(env={"PGRST_JWT_SECRET": SECRET, "PGRST_JWT_SECRET_FILE": str(secret)})
+        load_settings(env={"PGRST_JWT_SECRET": SECRET[::-1], "PGRST_JWT_SECRET_FILE": str(secret)})
+    same = load_settings(env={"PGRST_JWT_SECRET": SECRET, "PGRST_JWT_SECRET_FILE": str(secret)})
+    assert same.jwt_secret == SECRET  # what the server hands its workers
     with pytest.raises(SettingsError, match=r"^PGRST_JWT_SECRET_FILE: cannot read .*/absent: No such file"):
         load_settings(env={"PGRST_JWT_SECRET_FILE": str(tmp_path / "absent")})
     with pytest.raises(SettingsError, match=r"^jwt-secret in .*: cannot read /nonexistent/secret: No such file"):
@@ -239,8 +241,9 @@ def test_service_runs_from_a_config_file_with_secrets_in_files(app_db_url, secre
              f'db-anon-role = "{env.pop("PGRST_DB_ANON_ROLE")}"', f'db-pool = {env.pop("PGRST_DB_POOL")}']
     lines += [f'{k.lower().replace("_", "-")} = "{v}"' for k, v in env.items()]  # referral-* keys
     path = conf(tmp_path, "\n".join(lines) + "\n")
-    with gateway_process({"PGRST_CONFIG": str(path), "PGRST_JWT_SECRET_FILE": str(secret_file)},
-                         tmp_path / "gw.log") as gw:
+    # two workers: they re-read the settings, with the values the server hands on to them
+    with gateway_process({"PGRST_CONFIG": str(path), "PGRST_JWT_SECRET_FILE": str(secret_file),
+                          "REFERRAL_WORKERS": "2"}, tmp_path / "gw.log") as gw:
         r = httpx.get(gw.url + "/offers?limit=1", timeout=10)
         assert r.status_code == 200, r.text
         bad = httpx.get(gw.url + "/offers?limit=1", headers={"Authorization": "Bearer a.b.c"}, timeout=10)

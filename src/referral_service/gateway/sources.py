@@ -94,9 +94,11 @@ def gather(model: type, env: Mapping[str, str], path: str | Path | None) -> Gath
             out.notes.append(problem if postgrest else problem + "; ignored")
     for name, target in file_vars.items():
         base = name[:-5]
-        if base in env:
+        value = _read_file(target, name)
+        # equal values are fine: the server hands a file's value on to its worker processes in `base`
+        if base in env and env[base] != value:
             raise SourceError(f"{name}: set either {base} or {name}, not both")
-        _put(out, by_env[base], _read_file(target, name), name)
+        _put(out, by_env[base], value, name)
     for name in AT_FILE & out.values.keys():
         value = out.values[name]
         if isinstance(value, str) and value.startswith("@"):
