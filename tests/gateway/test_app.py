@@ -29,11 +29,10 @@ def test_short_secret_is_one_line(monkeypatch):
     assert str(e.value) == "PGRST_JWT_SECRET: the JWT secret must be at least 32 characters long"
 
 
-def test_missing_secret(monkeypatch):
+def test_missing_secret_means_anonymous_only(monkeypatch):
+    """As PostgREST: no secret is allowed; requests with a token then get PGRST300 (tests/security/test_jwks.py)."""
     monkeypatch.delenv("PGRST_JWT_SECRET", raising=False)
-    with pytest.raises(SettingsError) as e:
-        load_settings()
-    assert str(e.value) == "PGRST_JWT_SECRET: is required"
+    assert load_settings().jwt_secret is None
 
 
 def test_schema_alias_and_defaults(monkeypatch):
