@@ -23,7 +23,8 @@ class Gateway:
         self.env = {
             **os.environ, "PGRST_DB_URI": db_url, "PGRST_JWT_SECRET": jwt_secret, "PGRST_DB_SCHEMAS": "api",
             "PGRST_DB_ANON_ROLE": "anonymous", "PGRST_DB_POOL": str(pool),
-            "PGRST_DB_MAX_ROWS": "1000",  # as before no-limit became the default: keeps W3 comparable "PGRST_SERVER_PORT": str(self.port),
+            "PGRST_SERVER_PORT": str(self.port),
+            "PGRST_DB_MAX_ROWS": "1000",  # as before no-limit became the default: keeps W3 comparable
             "PGRST_ADMIN_SERVER_PORT": self.admin.rsplit(":", 1)[1],
             # the bench is one client hammering the service: per-client limits would measure the limiter
             "REFERRAL_RATE_LIMIT": "0", "REFERRAL_AUTH_RATE_LIMIT": "0", "REFERRAL_CLIENT_MAX_IN_FLIGHT": "0",
