@@ -18,3 +18,4 @@ def main() -> None:
 
 from . import backups, db, mail, migrations, seed, serve, users  # noqa: E402,F401  (registers the commands)
 from . import secrets, status  # noqa: E402,F401  (operator safety: secrets rotate, status)
+from . import replicas  # noqa: E402,F401  (db replica add|list|remove)

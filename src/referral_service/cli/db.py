@@ -43,6 +43,11 @@ def db_status() -> None:
     cluster = localdb.Cluster()
     if cluster.running():
         say(f"running on 127.0.0.1:{cluster.port} (data in {cluster.home})")
+        from .. import replicas
+        from .replicas import describe
+
+        for line in describe(replicas.status(cluster)):  # streaming replicas and their lag (db replica add)
+            say(f"  replica {line}")
     else:
         say(f"not running (port {cluster.port})" if cluster.initialised()
             else "not created yet (run: referral-service db start)")
