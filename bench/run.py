@@ -18,6 +18,7 @@ import urllib.parse
 from pathlib import Path
 
 import capture
+import cpu
 import load
 import psycopg
 import report
@@ -79,6 +80,7 @@ def run_size(bc: BenchCluster, size: str, args, out: dict, tmp: Path) -> None:
     ids_file.write_text("\n".join(fx.ids) + "\n")
     terms_file.write_text("\n".join(urllib.parse.quote(t, safe="") for t in SEARCH_TERMS) + "\n")
     workloads = [w for w in WORKLOADS if w.key in args.workloads]
+    postmaster = cpu.postmaster_pid(bc.cluster.pgdata)
     gw = Gateway(fx.gateway_url, bc.secrets.jwt_secret, args.workers, args.pool)
     gw.start(tmp / f"gateway-{size}.log")
     rss_peak: dict[int, float] = {}
@@ -90,19 +92,28 @@ def run_size(bc: BenchCluster, size: str, args, out: dict, tmp: Path) -> None:
             body, headers = w.body_for(fx), w.request_headers(fx)
             ids = ids_file if "{id}" in w.path + (body or "") else None
             terms = terms_file if "{term}" in w.path else None
+            if w.setup:  # e.g. W1D's batch of recent drafts: changes the data for the workloads after it
+                with psycopg.connect(fx.admin_url, autocommit=True) as conn:
+                    conn.execute(w.setup)
             load.wrk(gw.base, w.method, w.path, body, headers, 8, 2, ids, terms)  # warm-up
             for c in args.clients:
-                g = load.wrk(gw.base, w.method, w.path, body, headers, c, args.duration, ids, terms)
+                with cpu.Meter(gw.proc.pid, postmaster) as gm:
+                    g = load.wrk(gw.base, w.method, w.path, body, headers, c, args.duration, ids, terms)
                 if not gw.alive():  # seen when something else on the machine kills it: restart, run again once
                     console.print(f"[red]the gateway died during {w.key} c={c} (exit status "
                                   f"{gw.proc.returncode}): {gw.tail()[-300:]}; restarting[/red]")
                     out["restarts"].append({"size": size, "workload": w.key, "clients": c,
                                             "status": gw.proc.returncode})
                     gw.start(tmp / f"gateway-{size}.log")
-                    g = load.wrk(gw.base, w.method, w.path, body, headers, c, args.duration, ids, terms)
+                    with cpu.Meter(gw.proc.pid, postmaster) as gm:
+                        g = load.wrk(gw.base, w.method, w.path, body, headers, c, args.duration, ids, terms)
+                g["cpu_us"] = gm.per_request(g["requests"])
                 for pid, mb in gw.rss_mb().items():
                     rss_peak[pid] = max(rss_peak.get(pid, 0), mb)
-                p = load.pgbench(fx.gateway_url, script, variables, c, args.duration, "app_admin" if w.admin else "anonymous")
+                with cpu.Meter(None, postmaster) as pm:
+                    p = load.pgbench(fx.gateway_url, script, variables, c, args.duration,
+                                     "app_admin" if w.admin else "anonymous")
+                p["cpu_us"] = pm.per_request(p["requests"])
                 row = {"size": size, "workload": w.key, "title": w.title, "clients": c, "gateway": g,
                        "pgbench": p, "ratio": g["rate"] / p["rate"] if p["rate"] else 0.0}
                 out["runs"].append(row)
@@ -120,7 +131,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="small,medium", help="small, medium, large (comma-separated)")
     ap.add_argument("--duration", type=int, default=10, help="seconds per wrk and per pgbench run")
     ap.add_argument("--clients", default="1,8,64", help="concurrent connections (comma-separated)")
-    ap.add_argument("--workloads", default="W1,W2,W3,W4,W5,W6")
+    ap.add_argument("--workloads", default="W1,W2,W3,W4,W5,W6,W7,W1D")
     ap.add_argument("--workers", type=int, default=int(os.environ.get("REFERRAL_WORKERS", "2")),
                     help="gateway worker processes")
     ap.add_argument("--pool", type=int, default=10, help="database connections per worker (PGRST_DB_POOL)")

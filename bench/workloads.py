@@ -1,4 +1,4 @@
-"""The six workloads (W1–W6): the HTTP request wrk sends, and one sample request to capture its SQL."""
+"""The workloads (W1–W7, W1D): the HTTP request wrk sends, and one sample request to capture its SQL."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ class Workload:
     body: str | None = None  # may hold {id}
     headers: dict[str, str] = field(default_factory=dict)
     admin: bool = False  # send the admin's JWT
+    setup: str | None = None  # SQL run as the database owner before the workload (it stays for those after)
 
     def request_headers(self, fx: Fixture) -> dict[str, str]:
         h = dict(self.headers)
@@ -36,17 +37,28 @@ class Workload:
 
 
 JSON = "application/json"
+DRAFTS = """
+update api.offers set status = 'draft'
+where id in (select id from api.offers order by created_at desc limit (select count(*) / 5 from api.offers))
+  and id not in (select id from bench.ids);
+analyze api.offers;
+"""
 WORKLOADS = [
     Workload("W1", "list active offers", "GET", "/offers?status=eq.active&order=created_at.desc&limit=20"),
     Workload("W2", "one offer by id", "GET", "/offers?id=eq.{id}",
              headers={"Accept": "application/vnd.pgrst.object+json"}),
-    Workload("W3", "full-text search", "GET", "/rpc/search_offers?search_term={term}"),
+    Workload("W3", "full-text search, first page", "GET", "/rpc/search_offers?search_term={term}&limit=20"),
     Workload("W4", "record a view", "POST", "/rpc/log_event",
              body='{"event_type": "offer_view", "event_data": {"offer_id": "{id}"}}'),
     Workload("W5", "admin update", "PATCH", "/offers?id=eq.{id}", admin=True,
              body='{"metadata": {"expiry_date": "2027-03-31", "bonus_tiers": [{"min": 1000, "bonus": 200}, '
                   '{"min": 5000, "bonus": 400}], "days_to_qualify": 90, "referral": true}}'),
     Workload("W6", "login (bcrypt)", "POST", "/rpc/login", body=""),
+    Workload("W7", "top viewed offers", "GET", "/offer_view_counts?limit=10", admin=True),
+    # last: an admin imported a batch, so the newest 20 % of offers are drafts (the bench's sample ids stay
+    # active); the listing must not walk past them
+    Workload("W1D", "list active, newest 20 % drafts", "GET", "/offers?status=eq.active&order=created_at.desc&limit=20",
+             setup=DRAFTS),
 ]
 
 
