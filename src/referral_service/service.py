@@ -29,6 +29,7 @@ from .gateway.middleware.accesslog import AccessLogMiddleware
 from .gateway.middleware.metrics import MetricsMiddleware
 from .gateway.middleware.ratelimit import RateLimitMiddleware
 from .gateway.ratelimit import Rate, SharedLimiter, runtime_dir
+from .gateway.routing import router_for
 from .gateway.server import run
 from .gateway.settings import GatewaySettings, SettingsError, load_settings
 from .gateway.sources import SourceError, service_keys
@@ -51,12 +52,25 @@ class OpsSettings(BaseSettings):
     trusted_proxies: str = ""  # comma-separated addresses/CIDRs whose X-Forwarded-For is believed
     ratelimit_file: str | None = None  # shared by the workers of one gateway; default: private folder, per port
     ops_metrics: bool = True  # export internal.ops_metrics() (cron failures, backups) on /metrics
+    # read replicas (gateway/routing.py): postgresql:// URIs, whitespace- or comma-separated; empty = none
+    db_read_uris: str = ""
+    max_replica_lag: float = Field(1.0, gt=0)  # seconds; a replica further behind is skipped
+    # shared limits for several gateway hosts (gateway/ratelimit_redis.py): redis://...; unset = this host only
+    ratelimit_url: str | None = None
     ready_timeout: float = Field(2.0, gt=0)
 
     @field_validator("rate_limit", "auth_rate_limit")
     @classmethod
     def _rate(cls, v: str) -> str:
         Rate.parse(v)
+        return v
+
+    @field_validator("db_read_uris")
+    @classmethod
+    def _read_uris(cls, v: str) -> str:
+        from .gateway.routing import split_uris
+
+        split_uris(v)
         return v
 
 
@@ -99,6 +113,8 @@ def build(settings: GatewaySettings | None = None) -> Any:
         gateway = holder["gateway"]
         if gateway.pool is not None:
             metrics.set_pool(gateway.pool.get_stats())
+        if gateway.router is not None:
+            metrics.set_replicas(gateway.router.states())
         metrics.set_ops(await _ops_gauges(gateway, ops) if ops.ops_metrics else {})
 
     app = create_app(
@@ -117,6 +133,9 @@ def build(settings: GatewaySettings | None = None) -> Any:
     )
     holder["gateway"] = app.gateway
     app.gateway.on_reload = metrics.schema_reloads.inc
+    app.gateway.router = router_for(settings, ops.db_read_uris, ops.max_replica_lag, lambda: app.gateway.pool)
+    if app.gateway.router is not None:
+        app.gateway.router.routed = lambda target: metrics.db_reads.labels(target).inc()
     return app
 
 

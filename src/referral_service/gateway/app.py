@@ -12,7 +12,8 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from . import anonymous, errors, execute, explain, media, openapi, plan as planner, request, response, schema, target
+from . import anonymous, errors, execute, explain, media, openapi, plan as planner, request, response, routing, schema
+from . import target
 from .auth import Authenticator
 from .health import DbHealth, reports_connection_loss, tracked_connection_class
 from .middleware.cors import CORSMiddleware
@@ -45,6 +46,7 @@ class Gateway:
         self._direct_uri = settings.db_listen_uri or settings.db_uri
         self.on_reload: Callable[[], None] = lambda: None  # e.g. a metrics counter
         self.health = DbHealth(self._probe, self._check_pool)
+        self.router: Any = None  # routing.ReadRouter when read replicas are configured (service.py)
 
     # --- lifespan ------------------------------------------------------------------------------------
 
@@ -57,6 +59,8 @@ class Gateway:
                                         connection_class=tracked_connection_class(self.health),
                                         reconnect_timeout=RECONNECT_TIMEOUT)
         await self.pool.open(wait=False)
+        if self.router is not None:
+            await self.router.start()
         self._tasks.append(asyncio.create_task(self._listen()))
 
     async def shutdown(self) -> None:
@@ -66,6 +70,8 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         await self.health.close()
+        if self.router is not None:
+            await self.router.close()
         if self.pool is not None:
             await self.pool.close()
 
@@ -169,9 +175,12 @@ class Gateway:
         if self.health.down:  # fail fast: the pool could only make us wait for the acquisition timeout
             raise self.health.error()
         try:
-            res, planned, pending = await execute.run(self.pool, plan, auth, search_path, self.pre_request, decide,
-                                                      cache.role_settings.get(auth.role, ()),
-                                                      _client_address(scope), rollback)
+            def run(pool: AsyncConnectionPool, wal_lsn: bool = False) -> Any:
+                return execute.run(pool, plan, auth, search_path, self.pre_request, decide,
+                                   cache.role_settings.get(auth.role, ()), _client_address(scope), rollback, wal_lsn)
+
+            routed = self.router.run(plan, req.headers, run) if self.router is not None else run(self.pool)
+            res, planned, pending = await routed
         except errors.ApiError as err:
             if err.code == "PGRST003" and self.health.down:
                 raise self.health.error() from None  # waited for a pool that lost its database meanwhile
@@ -186,7 +195,10 @@ class Gateway:
         if failure is not None:
             raise failure
         total = response.resolve_total(plan, res, planned, self.settings.db_max_rows)
-        return response.build(plan, res, total, self.schemas)
+        status, headers, body = response.build(plan, res, total, self.schemas)
+        if self.router is not None:  # read your own writes: the commit's WAL position (routing.py)
+            headers = [*headers, *routing.lsn_header(pending.wal_lsn if pending is not None else res.wal_lsn)]
+        return status, headers, body
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:

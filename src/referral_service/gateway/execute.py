@@ -51,6 +51,7 @@ class Result:
     response_headers: str | None
     response_status: str | None
     extra: int | None
+    wal_lsn: str | None = None  # the primary's WAL position after this write's commit (read replicas: routing.py)
 
 
 def tx_rollback(req: Any, db_tx_end: str) -> bool:
@@ -73,7 +74,7 @@ def pre_request_sql(name: str | None) -> str | None:
 async def run(
     pool: AsyncConnectionPool, plan: Plan, auth: Auth, search_path: str, pre_request: str | None,
     must_decide: bool, role_settings: tuple[tuple[str, str], ...] = (), client_address: str = "",
-    rollback: bool = False,
+    rollback: bool = False, wal_lsn: bool = False,
 ) -> tuple[Result, int | None, Pending | None]:
     """Run the plan; returns the result, a planned count (when asked) and, with ``must_decide``, the open
     transaction the caller must end with ``Pending.end``. ``role_settings`` (e.g. statement_timeout) are
@@ -84,7 +85,8 @@ async def run(
     ``rollback`` (db-tx-end / ``Prefer: tx=rollback``) ends the transaction with ROLLBACK in the same round trip,
     after ``SET CONSTRAINTS ALL IMMEDIATE`` so that deferred constraints still fail the request, as in
     PostgREST; the response is computed from what the statement returned. A request asking for its plan
-    (``req.explain``) gets the EXPLAIN rows of the main statement as its body."""
+    (``req.explain``) gets the EXPLAIN rows of the main statement as its body. ``wal_lsn`` (read replicas
+    configured, a write) reads the WAL position after the commit on the same connection (routing.py)."""
     req = plan.req
     sql, params = main_statement(plan)
     if req.explain is not None:
@@ -147,12 +149,13 @@ async def run(
                     doc = ex[0] if ex else None
                     doc = orjson.loads(doc) if isinstance(doc, str) else doc
                     plan_rows = int(doc[0]["Plan"]["Plan Rows"]) if doc else None
+            lsn = await _wal_lsn(conn) if wal_lsn and not must_decide and not rollback else None
         except psycopg.Error as exc:
             raise _classify(exc, conn, auth.authed) from None
         assert row is not None
-        result = Result(row[0], row[1], row[2] or "", row[3], row[4], row[5])
+        result = Result(row[0], row[1], row[2] or "", row[3], row[4], row[5], lsn)
         ok = True
-        return result, plan_rows, Pending(pool, conn, auth.authed) if must_decide else None
+        return result, plan_rows, Pending(pool, conn, auth.authed, wal_lsn) if must_decide else None
     finally:
         if not ok or not must_decide:
             await _release(pool, conn, rollback=not ok)
@@ -185,16 +188,27 @@ def _classify(exc: psycopg.Error, conn: Any, authed: bool) -> errors.ApiError:
 class Pending:
     """A transaction whose outcome the response stage decides (singular, max-affected)."""
 
-    def __init__(self, pool: AsyncConnectionPool, conn: Any, authed: bool) -> None:
+    def __init__(self, pool: AsyncConnectionPool, conn: Any, authed: bool, wal_lsn: bool = False) -> None:
         self._pool, self._conn, self._authed = pool, conn, authed
+        self._want_lsn, self.wal_lsn = wal_lsn, None
 
     async def end(self, commit: bool) -> None:
         try:
             await self._conn.execute("COMMIT" if commit else "ROLLBACK")
+            if commit and self._want_lsn:
+                self.wal_lsn = await _wal_lsn(self._conn)
         except psycopg.Error as exc:
             await _release(self._pool, self._conn, rollback=True)
             raise _classify(exc, self._conn, self._authed) from None
         await _release(self._pool, self._conn, rollback=False)
+
+
+async def _wal_lsn(conn: Any) -> str | None:
+    """After the commit, so at least the end of its commit record (one more round trip, writes only)."""
+    from .routing import LSN_SQL
+
+    row = await (await conn.execute(LSN_SQL)).fetchone()
+    return row[0] if row else None
 
 
 async def _release(pool: AsyncConnectionPool, conn: Any, rollback: bool) -> None:

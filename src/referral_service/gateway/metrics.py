@@ -26,6 +26,20 @@ class Metrics:
                            multiprocess_mode="mostrecent")
         self.cron_failed = Gauge("referral_cron_failed_runs_total", "Failed pg_cron runs on record, per job",
                                  ["jobname"], registry=r, multiprocess_mode="mostrecent")
+        # read replicas (routing.py): per replica as host:port
+        self.replica_up = Gauge("referral_read_replica_up", "1 when the replica passed its last health check",
+                                ["replica"], registry=r, multiprocess_mode="mostrecent")
+        self.replica_lag = Gauge("referral_read_replica_lag_seconds", "Lag behind the primary at the gateway's last check",
+                                 ["replica"], registry=r, multiprocess_mode="mostrecent")
+        self.db_reads = Counter("referral_db_reads", "Routable reads by where they ran (a replica, or primary)",
+                                ["target"], registry=r)
+        # shared limits (ratelimit_redis.py): 0 while Redis is unreachable and this host limits on its own
+        self.ratelimit_shared = Gauge("referral_ratelimit_shared_store_up", "1 when limits are decided in Redis",
+                                      registry=r, multiprocess_mode="min")
+        self.ratelimit_fallbacks = Counter("referral_ratelimit_local_fallbacks",
+                                           "Limit decisions made locally because Redis was unreachable", registry=r)
+        self.cron_last_failed = Gauge("referral_cron_last_run_failed", "1 while a pg_cron job's newest run is a failure",
+                                      ["jobname"], registry=r, multiprocess_mode="mostrecent")
         self.ops = {
             name: Gauge(name, help_text, registry=r, multiprocess_mode="mostrecent")
             for name, help_text in [
@@ -44,6 +58,11 @@ class Metrics:
         self.pool.labels("idle").set(idle)
         self.pool.labels("waiting").set(stats.get("requests_waiting", 0))
 
+    def set_replicas(self, replicas: list) -> None:
+        for rep in replicas:
+            self.replica_up.labels(rep.name).set(1 if rep.up else 0)
+            self.replica_lag.labels(rep.name).set(rep.lag if rep.lag is not None else float("nan"))
+
     def set_ops(self, values: dict | None) -> None:
         """Gauges from the database's `internal.ops_metrics()`; None means the database did not answer."""
         self.db_up.set(0 if values is None else 1)
@@ -51,6 +70,9 @@ class Metrics:
             if name == "referral_cron_failed_runs_total":
                 for job, failures in value.items():
                     self.cron_failed.labels(job).set(failures)
+            elif name == "referral_cron_last_run_failed":
+                for job, failed in value.items():
+                    self.cron_last_failed.labels(job).set(failed)
             elif name in self.ops:
                 self.ops[name].set(float(value))
 

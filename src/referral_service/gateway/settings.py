@@ -198,7 +198,8 @@ def load_settings(config: str | Path | None = None, env: Mapping[str, str] | Non
     return settings
 
 
-_URI_PASSWORD = re.compile(r"^(postgres(?:ql)?://[^:@/?#]*:)([^@]*)(@)")
+# every URI of a list (REFERRAL_DB_READ_URIS), and Redis URIs (REFERRAL_RATELIMIT_URL) too
+_URI_PASSWORD = re.compile(r"((?:postgres(?:ql)?|rediss?)://[^:@/?#\s,]*:)([^@\s]*)(@)")
 _KV_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)")
 _QUERY_PASSWORD = re.compile(r"([?&]password=)([^&]*)")
 MASK = "***"
@@ -210,7 +211,7 @@ def mask(name: str, value: object) -> object:
         return value
     if "secret" in name or "password" in name:
         return MASK
-    if name.endswith("_uri") and isinstance(value, str):
+    if name.endswith(("_uri", "_uris", "_url")) and isinstance(value, str):
         value = _URI_PASSWORD.sub(rf"\g<1>{MASK}\g<3>", value)
         value = _KV_PASSWORD.sub(rf"\g<1>{MASK}", value)
         return _QUERY_PASSWORD.sub(rf"\g<1>{MASK}", value)
