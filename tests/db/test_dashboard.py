@@ -81,16 +81,79 @@ def test_refresh_is_idempotent(clean, offer):
     assert (views(db), daily(db)) == first
 
 
-def test_later_refreshes_recompute_only_the_last_two_days(clean, offer):
+def test_later_refreshes_recompute_the_last_two_days_by_time(clean, offer):
     db = clean
-    event(db, offer, AS_OF - dt.timedelta(days=5))
-    refresh(db, AS_OF)
-    # a backdated event five days back is outside the window: proof that the refresh does not rescan history
-    event(db, offer, AS_OF - dt.timedelta(days=5))
     event(db, offer, AS_OF - dt.timedelta(days=1))
-    event(db, offer, AS_OF + dt.timedelta(minutes=1))
+    refresh(db, AS_OF)
+    event(db, offer, AS_OF + dt.timedelta(minutes=1))  # counted once the reference time passes it
+    refresh(db, AS_OF)
+    assert views(db) == [(day(-1), offer, 1)]
     refresh(db, AS_OF + dt.timedelta(minutes=5))
-    assert views(db) == [(day(-5), offer, 1), (day(-1), offer, 1), (day(0), offer, 1)]
+    assert views(db) == [(day(-1), offer, 1), (day(0), offer, 1)]
+
+
+# --- the insertion watermark: committed transactions, as in production ----------------------------------
+
+@pytest.fixture
+def committed(app_db_url):
+    """Autocommit connections on an offer of their own (removed afterwards, with its events and rollups)."""
+    conns = [psycopg.connect(app_db_url, autocommit=True) for _ in range(2)]
+    offer = add_offer(conns[0], "Watermark offer", "active")
+    yield conns, offer
+    conns[0].execute("delete from api.analytics_events where offer_id = %s", [offer])
+    conns[0].execute("delete from internal.offer_view_daily where offer_id = %s", [offer])
+    conns[0].execute("delete from api.offers where id = %s", [offer])
+    for c in conns:
+        c.close()
+
+
+def offer_views(db, offer):
+    return db.execute("select day, views from internal.offer_view_daily where offer_id = %s order by 1",
+                      [offer]).fetchall()
+
+
+def test_back_dated_events_are_counted_once(committed):
+    (db, _), offer = committed
+    now = db.execute("select now()").fetchone()[0]
+    refresh(db, now)
+    # inserted after the refresh, dated 5 and 40 days back: outside the time window, below no watermark yet
+    event(db, offer, now - dt.timedelta(days=5))
+    event(db, offer, now - dt.timedelta(days=40))
+    event(db, offer, now - dt.timedelta(days=40))
+    refresh(db, now + dt.timedelta(seconds=1))
+    refresh(db, now + dt.timedelta(seconds=2))  # a second refresh adds nothing twice
+    day_of = lambda delta: (now - dt.timedelta(days=delta)).astimezone(UTC).date()  # noqa: E731
+    assert offer_views(db, offer) == [(day_of(40), 2), (day_of(5), 1)]
+
+
+def test_an_insert_still_open_during_a_refresh_is_counted_after_it_commits(committed):
+    (db, other), offer = committed
+    now = db.execute("select now()").fetchone()[0]
+    refresh(db, now)
+    with other.transaction():  # a slow client: its event is written before the refresh, committed after
+        event(other, offer, now - dt.timedelta(days=10))
+        refresh(db, now + dt.timedelta(seconds=1))
+        assert offer_views(db, offer) == []
+    refresh(db, now + dt.timedelta(seconds=2))
+    refresh(db, now + dt.timedelta(seconds=3))
+    assert offer_views(db, offer) == [((now - dt.timedelta(days=10)).astimezone(UTC).date(), 1)]
+
+
+def test_rebuild_recounts_a_range_from_raw_events(committed):
+    (db, _), offer = committed
+    now = db.execute("select now()").fetchone()[0]
+    for days in (3, 20):
+        event(db, offer, now - dt.timedelta(days=days))
+    refresh(db, now)
+    # damage the rollups, as the old time-based refresh did by missing back-dated events
+    db.execute("delete from internal.offer_view_daily where offer_id = %s", [offer])
+    since = (now - dt.timedelta(days=7)).astimezone(UTC).date()
+    db.execute("select internal.rebuild_rollups(%s, %s)", [since, now])
+    assert offer_views(db, offer) == [((now - dt.timedelta(days=3)).astimezone(UTC).date(), 1)]  # only the range
+    db.execute("select internal.rebuild_rollups(null, %s)", [now])
+    assert len(offer_views(db, offer)) == 2
+    refresh(db, now + dt.timedelta(seconds=1))  # and a refresh afterwards counts nothing twice
+    assert [v for _, v in offer_views(db, offer)] == [1, 1]
 
 
 def test_refresh_catches_up_after_a_gap_in_the_schedule(clean, offer):
@@ -117,9 +180,13 @@ def test_watermark_and_retention_keep_rolled_up_counts(clean, offer):
     assert views(db) == [(day(-3), offer, 1), (day(0), offer, 1)]
 
 
-def test_rollup_cron_job_is_registered_and_runs(db):
-    job = db.execute("select schedule, command, active from cron.job where jobname = 'refresh-rollups'").fetchone()
-    assert job == ("*/5 * * * *", "select internal.refresh_rollups(now())", True)
+@pytest.mark.parametrize("name, schedule, command", [
+    ("refresh-rollups", "*/5 * * * *", "select internal.refresh_rollups(now())"),
+    ("sample-ops", "* * * * *", "select internal.sample_ops(now())"),
+])
+def test_dashboard_cron_jobs_are_registered_and_run(db, name, schedule, command):
+    job = db.execute("select schedule, command, active from cron.job where jobname = %s", [name]).fetchone()
+    assert job == (schedule, command, True)
     db.execute(job[1])
 
 
@@ -147,6 +214,8 @@ def test_admin_role_without_admin_claim_is_refused(db, call):
 @pytest.mark.parametrize("role", ["anonymous", "app_user", "app_admin"])
 @pytest.mark.parametrize("call", [
     "select internal.refresh_rollups(now())", "select internal.rollup_watermark()",
+    "select internal.rebuild_rollups(null, now())", "select internal.sample_ops(now())",
+    "select * from internal.ops_samples", "select internal.status_checks(now())",
     "select * from internal.offer_view_daily", "select * from internal.event_daily",
     "select * from internal.rollup_state",
 ])
@@ -195,8 +264,20 @@ def panels(clean):
 def test_offer_panels(panels):
     doc = panels
     assert doc["offers"] == {"total": 4, "by_status": {"active": 2, "draft": 1, "expired": 1},
-                             "by_type": {"bank_account": 2, "credit_card": 1, "brokerage": 1}}
-    assert [(o["title"], o["days_left"]) for o in doc["expiring_soon"]] == [("Soon", 3)]
+                             "by_type": {"bank": 2, "credit_card": 1, "brokerage": 1}}
+    assert doc["expiring_soon"]["total"] == 1
+    assert [(o["title"], o["days_left"]) for o in doc["expiring_soon"]["items"]] == [("Soon", 3)]
+
+
+def test_expiring_list_is_capped_with_its_full_count(clean):
+    db = clean
+    today = db.execute("select current_date").fetchone()[0]
+    for i in range(12):
+        add_offer(db, f"Expiring {i:02}", "active", metadata={"expiry_date": (today + dt.timedelta(days=i % 7)).isoformat()})
+    act_as(db, "app_admin")
+    expiring = db.execute("select api.dashboard()").fetchone()[0]["expiring_soon"]
+    assert expiring["total"] == 12 and len(expiring["items"]) == 8
+    assert [o["days_left"] for o in expiring["items"]] == sorted(o["days_left"] for o in expiring["items"])
 
 
 def test_most_viewed_windows(panels):
@@ -220,8 +301,11 @@ def test_health_jobs_and_backup_panels(panels):
     database = doc["database"]
     assert database["name"] == "referral_service" and database["connections"] >= 1
     assert 0 <= database["cache_hit_ratio"] <= 1 and database["commits"] > 0
-    assert doc["slowest_statements"] and {"query", "calls", "mean_ms"} <= set(doc["slowest_statements"][0])
+    assert all({"query", "calls", "mean_ms", "role"} <= set(q) for q in doc["slowest_statements"])
     assert {"cleanup-expired-offers", "refresh-rollups"} <= {j["name"] for j in doc["jobs"]}
     assert all("schedule" in j and "last_run" in j for j in doc["jobs"])
     assert doc["backup"]["latest"]["file"] == "new.dump" and doc["backup"]["latest"]["verified"] is False
-    assert doc["backup"]["latest_verified"] is not None
+    assert doc["backup"]["latest_verified"] is not None and doc["backup"]["latest_good"] is not None
+    assert {"active", "idle", "idle_in_transaction", "waiting_locks", "longest_xact_s"} <= set(database["by_state"])
+    assert set(doc["history"]) == {"hour", "day"} and "checks" in doc["status"]
+    assert "referrals" in doc  # null until referral links are installed, their panel after

@@ -22,6 +22,11 @@ METRICS = {
     "referral_db_up",
     "referral_backup_last_success_timestamp_seconds",
     "referral_cron_failed_runs_total",
+    "referral_cron_last_run_failed",
+    "referral_db_pool_connections",
+    "referral_wal_archiving",
+    "referral_wal_last_archived_timestamp_seconds",
+    "referral_replica_lag_seconds",
 }
 ALERTS = {
     "ReferralGatewayDown",
@@ -31,6 +36,10 @@ ALERTS = {
     "ReferralCronJobFailed",
     "ReferralBackupTooOld",
     "ReferralBackupNeverSucceeded",
+    "ReferralPoolWaiting",
+    "ReferralCronJobLastRunFailed",
+    "ReferralReplicaLagging",
+    "ReferralWalArchiveStale",
 }
 
 

@@ -18,4 +18,5 @@ def main() -> None:
 
 from . import backups, db, mail, migrations, seed, serve, users  # noqa: E402,F401  (registers the commands)
 from . import secrets, status  # noqa: E402,F401  (operator safety: secrets rotate, status)
+from . import rollups  # noqa: E402,F401  (the dashboard's rollups: rebuild)
 from . import replicas  # noqa: E402,F401  (db replica add|list|remove)
