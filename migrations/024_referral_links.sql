@@ -317,18 +317,20 @@ create table internal.referral_serves (
 comment on table internal.referral_serves is 'Counted serves per link and UTC day; the rotation''s sliding window.';
 alter table internal.referral_serves enable row level security;  -- no policy: definer functions only
 
--- The links the rotation may serve for an offer to a caller.
+-- The links the rotation may serve for an offer to a caller. No SET clause, so that the planner inlines it
+-- into the rotation's queries (it is called only from SECURITY DEFINER functions with a pinned search_path,
+-- and names every object with its schema). 025 adds bans and strikes.
 create function internal.referral_eligible(offer uuid, caller uuid) returns setof api.referral_links
 language sql stable
-set search_path = pg_catalog, internal, api
 as $$
     select l.* from api.referral_links l
     join api.offers o on o.id = l.offer_id
+    join internal.users u on u.id = l.owner_id
     where l.offer_id = offer and o.status = 'active' and o.referrals_accepted
       and l.status = 'active' and not l.paused
       and (l.capped_until is null or l.capped_until <= current_date)
       and l.owner_id is distinct from caller
-      and internal.referral_member_blocked(l.owner_id) is null
+      and u.disabled_at is null
 $$;
 comment on function internal.referral_eligible(uuid, uuid) is
     'Links in rotation for an offer: active offer accepting referrals; link active, not paused or capped; owner in good standing; not the caller''s.';
@@ -362,10 +364,12 @@ declare
     offer api.offers;
     who bytea;
     caller uuid := auth.uid();
-    per_minute integer := internal.referral_setting('serves_per_minute');
-    sticky integer := internal.referral_setting('sticky_seconds');
-    dedup integer := internal.referral_setting('dedup_window_seconds');
-    window_days integer := coalesce(internal.referral_setting('rotation_window_days'), 30);
+    -- the settings row read once (one lookup instead of one function call per key)
+    conf jsonb := (select st.value from internal.settings st where st.name = 'referral');
+    per_minute integer := (conf ->> 'serves_per_minute')::integer;
+    sticky integer := (conf ->> 'sticky_seconds')::integer;
+    dedup integer := (conf ->> 'dedup_window_seconds')::integer;
+    window_days integer := coalesce((conf ->> 'rotation_window_days')::integer, 30);
     today date := internal.utc_day(now());
     nth_newest timestamptz;
     wait integer;

@@ -86,6 +86,27 @@ as $$
     from internal.users u where u.id = member
 $$;
 
+-- The rotation's eligibility with bans and strikes, inline (set-based: no per-link function call).
+create or replace function internal.referral_eligible(offer uuid, caller uuid) returns setof api.referral_links
+language sql stable
+as $$
+    select l.* from api.referral_links l
+    join api.offers o on o.id = l.offer_id
+    join internal.users u on u.id = l.owner_id
+    cross join (select st.value as conf from internal.settings st where st.name = 'referral') s
+    where l.offer_id = offer and o.status = 'active' and o.referrals_accepted
+      and l.status = 'active' and not l.paused
+      and (l.capped_until is null or l.capped_until <= current_date)
+      and l.owner_id is distinct from caller
+      and u.disabled_at is null
+      and not exists (select 1 from internal.referral_bans b where b.user_id = l.owner_id)
+      and (s.conf ->> 'strike_threshold' is null
+           or (select count(*) from internal.referral_strikes k
+               where k.user_id = l.owner_id
+                 and k.at > now() - make_interval(days => coalesce((s.conf ->> 'strike_decay_days')::integer, 36500)))
+              < (s.conf ->> 'strike_threshold')::integer)
+$$;
+
 -- --- reports -----------------------------------------------------------------------------------------------
 
 create function internal.require_referral_member() returns uuid
