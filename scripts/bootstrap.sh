@@ -13,7 +13,7 @@ profile=${1:-test}
 RUNTIME=(postgresql-15 postgresql-contrib postgresql-15-cron pgbouncer pgbackrest)
 case "$profile" in
     run) PACKAGES=("${RUNTIME[@]}"); extras="" ;;
-    test) PACKAGES=("${RUNTIME[@]}" prometheus chromium sqlmap postgresql-15-postgis-3); extras="[test]" ;;
+    test) PACKAGES=("${RUNTIME[@]}" prometheus chromium sqlmap postgresql-15-postgis-3 redis-server); extras="[test]" ;;
     *) echo "usage: bootstrap.sh run|test" >&2; exit 2 ;;
 esac
 

@@ -29,6 +29,7 @@ from .gateway.middleware.accesslog import AccessLogMiddleware
 from .gateway.middleware.metrics import MetricsMiddleware
 from .gateway.middleware.ratelimit import RateLimitMiddleware
 from .gateway.ratelimit import Rate, SharedLimiter, runtime_dir
+from .gateway.ratelimit_redis import limiter_for
 from .gateway.routing import router_for
 from .gateway.server import run
 from .gateway.settings import GatewaySettings, SettingsError, load_settings
@@ -65,6 +66,13 @@ class OpsSettings(BaseSettings):
         Rate.parse(v)
         return v
 
+    @field_validator("ratelimit_url", mode="before")
+    @classmethod
+    def _redis_url(cls, v: object) -> object:
+        if isinstance(v, str) and v.strip() and not v.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return v.strip() or None if isinstance(v, str) else v
+
     @field_validator("db_read_uris")
     @classmethod
     def _read_uris(cls, v: str) -> str:
@@ -99,7 +107,7 @@ def build(settings: GatewaySettings | None = None) -> Any:
     general, strict = Rate.parse(ops.rate_limit), Rate.parse(ops.auth_rate_limit)
     configure_logging(settings.log_level)
     metrics = Metrics()
-    limiter = SharedLimiter(_ratelimit_table(settings, ops))
+    limiter = limiter_for(ops.ratelimit_url, SharedLimiter(_ratelimit_table(settings, ops)), metrics)
     holder: dict[str, Any] = {}  # the core gateway, known once create_app has built it
 
     def identify(authorization: str) -> str | None:

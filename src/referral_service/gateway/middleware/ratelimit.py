@@ -43,6 +43,7 @@ class RateLimitMiddleware:
         self.max_in_flight = max_in_flight
         self.in_flight: dict[str, int] = {}
         self.on_limited = on_limited
+        self.shared = getattr(limiter, "shared", False)  # Redis (ratelimit_redis.py): awaited, cap across hosts
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -58,13 +59,16 @@ class RateLimitMiddleware:
         if self.strict is not None and self.strict_targets:
             target = self.resolve(scope)
             if target is not None and target.qualified in self.strict_targets:
-                decision = self.limiter.hit(f"strict:{target.qualified}:ip:{address}", self.strict)
+                key = f"strict:{target.qualified}:ip:{address}"
+                decision = await self.limiter.hit_shared(key, self.strict) if self.shared \
+                    else self.limiter.hit(key, self.strict)
                 if not decision.allowed:
                     self.on_limited("strict")
                     await _too_many(send, decision)
                     return
         if self.general is not None:
-            general = self.limiter.hit(f"all:{client}", self.general)
+            general = await self.limiter.hit_shared(f"all:{client}", self.general) if self.shared \
+                else self.limiter.hit(f"all:{client}", self.general)
             if not general.allowed:
                 self.on_limited("general")
                 await _too_many(send, general)
@@ -80,6 +84,9 @@ class RateLimitMiddleware:
         if not self.max_in_flight:
             await self.app(scope, receive, send_with_headers)
             return
+        if self.shared:
+            await self._shared_in_flight(client, scope, receive, send, send_with_headers)
+            return
         held = self.in_flight.get(client, 0)
         if held >= self.max_in_flight:
             self.on_limited("in_flight")
@@ -94,6 +101,18 @@ class RateLimitMiddleware:
                 self.in_flight[client] = left
             else:
                 del self.in_flight[client]  # the table holds only clients with requests in flight
+
+    async def _shared_in_flight(self, client: str, scope: dict, receive: Any, send: Any, inner_send: Any) -> None:
+        """The in-flight cap counted in Redis: one budget per client across every gateway host and worker."""
+        token = await self.limiter.enter(client, self.max_in_flight)
+        if token is None:
+            self.on_limited("in_flight")
+            await _too_many_at_once(send, self.max_in_flight)
+            return
+        try:
+            await self.app(scope, receive, inner_send)
+        finally:
+            await self.limiter.leave(client, token)
 
     def client_key(self, scope: dict, address: str) -> str:
         for name, value in scope["headers"]:
