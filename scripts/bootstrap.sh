@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile=${1:-test}
-RUNTIME=(postgresql-15 postgresql-contrib postgresql-15-cron pgbouncer pgbackrest)
+RUNTIME=(postgresql-15 postgresql-contrib postgresql-15-cron postgresql-15-rum pgbouncer pgbackrest)
 case "$profile" in
     run) PACKAGES=("${RUNTIME[@]}"); extras="" ;;
     test) PACKAGES=("${RUNTIME[@]}" prometheus chromium sqlmap postgresql-15-postgis-3 redis-server); extras="[test]" ;;
