@@ -53,7 +53,7 @@ from (
            case when s.st < 0.80 then 'active' when s.st < 0.88 then 'expired'
                 when s.st < 0.95 then 'draft' else 'archived' end as status,
            (array[25, 50, 100, 150, 200, 250, 300, 400, 500, 750, 1000])[s.bi] as bonus,
-           (case p.kind when 'bank_account' then array[500, 1000, 1500, 2500, 5000, 15000, 25000]
+           (case p.kind when 'bank' then array[500, 1000, 1500, 2500, 5000, 15000, 25000]
                         when 'credit_card' then array[500, 1000, 3000, 4000, 5000, 6000, 15000]
                         else array[100, 500, 1000, 5000, 25000, 100000, 250000] end)[s.ti] as threshold
     from (

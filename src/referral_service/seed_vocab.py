@@ -6,45 +6,45 @@ from __future__ import annotations
 PRODUCTS: list[tuple[str, str, str]] = [
     (inst, kind, name)
     for inst, kinds in {
-        "Chase": {"bank_account": ["Total Checking", "Savings", "Private Client Checking", "Business Complete"],
+        "Chase": {"bank": ["Total Checking", "Savings", "Private Client Checking", "Business Complete"],
                   "credit_card": ["Sapphire Preferred", "Sapphire Reserve", "Freedom Unlimited", "Ink Business Cash"]},
-        "Bank of America": {"bank_account": ["Advantage Plus Banking", "Advantage Relationship"],
+        "Bank of America": {"bank": ["Advantage Plus Banking", "Advantage Relationship"],
                             "credit_card": ["Customized Cash Rewards", "Travel Rewards", "Premium Rewards"]},
-        "Wells Fargo": {"bank_account": ["Everyday Checking", "Prime Checking"],
+        "Wells Fargo": {"bank": ["Everyday Checking", "Prime Checking"],
                         "credit_card": ["Active Cash", "Autograph", "Reflect"]},
-        "Citi": {"bank_account": ["Regular Checking", "Priority Checking"],
+        "Citi": {"bank": ["Regular Checking", "Priority Checking"],
                  "credit_card": ["Premier", "Strata Premier", "Double Cash", "Custom Cash"]},
-        "Capital One": {"bank_account": ["360 Checking", "360 Performance Savings"],
+        "Capital One": {"bank": ["360 Checking", "360 Performance Savings"],
                         "credit_card": ["Venture", "Venture X", "Savor", "Quicksilver"]},
-        "American Express": {"bank_account": ["High Yield Savings", "Rewards Checking"],
+        "American Express": {"bank": ["High Yield Savings", "Rewards Checking"],
                              "credit_card": ["Gold Card", "Platinum Card", "Blue Cash Preferred", "Delta SkyMiles Gold"]},
-        "Discover": {"bank_account": ["Cashback Debit", "Online Savings"], "credit_card": ["it Cash Back", "it Miles"]},
-        "U.S. Bank": {"bank_account": ["Smartly Checking", "Standard Savings"],
+        "Discover": {"bank": ["Cashback Debit", "Online Savings"], "credit_card": ["it Cash Back", "it Miles"]},
+        "U.S. Bank": {"bank": ["Smartly Checking", "Standard Savings"],
                       "credit_card": ["Altitude Go", "Cash Plus", "Altitude Connect"]},
-        "PNC": {"bank_account": ["Virtual Wallet", "Virtual Wallet with Performance Spend"],
+        "PNC": {"bank": ["Virtual Wallet", "Virtual Wallet with Performance Spend"],
                 "credit_card": ["Cash Rewards", "Spend Wise"]},
-        "TD Bank": {"bank_account": ["Complete Checking", "Beyond Checking"], "credit_card": ["Double Up", "Clear"]},
-        "Truist": {"bank_account": ["One Checking", "Dimension Checking"], "credit_card": ["Enjoy Cash"]},
-        "Huntington": {"bank_account": ["Perks Checking", "Platinum Perks Checking"], "credit_card": ["Voice Rewards"]},
-        "Citizens": {"bank_account": ["One Deposit Checking", "Quest Checking"], "credit_card": ["Cash Back Plus"]},
-        "KeyBank": {"bank_account": ["Smart Checking", "Select Checking"]},
-        "Regions": {"bank_account": ["LifeGreen Checking"], "credit_card": ["Prestige"]},
-        "Fifth Third": {"bank_account": ["Momentum Checking", "Preferred Checking"]},
-        "SoFi": {"bank_account": ["Checking and Savings"], "credit_card": ["Everyday Cash Rewards"],
+        "TD Bank": {"bank": ["Complete Checking", "Beyond Checking"], "credit_card": ["Double Up", "Clear"]},
+        "Truist": {"bank": ["One Checking", "Dimension Checking"], "credit_card": ["Enjoy Cash"]},
+        "Huntington": {"bank": ["Perks Checking", "Platinum Perks Checking"], "credit_card": ["Voice Rewards"]},
+        "Citizens": {"bank": ["One Deposit Checking", "Quest Checking"], "credit_card": ["Cash Back Plus"]},
+        "KeyBank": {"bank": ["Smart Checking", "Select Checking"]},
+        "Regions": {"bank": ["LifeGreen Checking"], "credit_card": ["Prestige"]},
+        "Fifth Third": {"bank": ["Momentum Checking", "Preferred Checking"]},
+        "SoFi": {"bank": ["Checking and Savings"], "credit_card": ["Everyday Cash Rewards"],
                  "brokerage": ["Active Investing", "Automated Investing"]},
-        "Ally": {"bank_account": ["Spending Account", "Online Savings"], "brokerage": ["Self-Directed Trading"]},
-        "Marcus": {"bank_account": ["Online Savings"]},
-        "Chime": {"bank_account": ["Checking Account"]},
-        "Varo": {"bank_account": ["Bank Account"]},
-        "Current": {"bank_account": ["Premium Account"]},
-        "Axos": {"bank_account": ["Rewards Checking", "Essential Checking"]},
-        "Barclays": {"bank_account": ["Online Savings"], "credit_card": ["AAdvantage Aviator Red", "JetBlue Plus"]},
+        "Ally": {"bank": ["Spending Account", "Online Savings"], "brokerage": ["Self-Directed Trading"]},
+        "Marcus": {"bank": ["Online Savings"]},
+        "Chime": {"bank": ["Checking Account"]},
+        "Varo": {"bank": ["Bank Account"]},
+        "Current": {"bank": ["Premium Account"]},
+        "Axos": {"bank": ["Rewards Checking", "Essential Checking"]},
+        "Barclays": {"bank": ["Online Savings"], "credit_card": ["AAdvantage Aviator Red", "JetBlue Plus"]},
         "Bilt": {"credit_card": ["Mastercard"]},
         "Robinhood": {"brokerage": ["Gold", "Retirement IRA", "Free Stock"]},
         "Webull": {"brokerage": ["Individual Brokerage", "IRA"]},
         "Moomoo": {"brokerage": ["Brokerage Account"]},
         "Fidelity": {"brokerage": ["Brokerage Account", "Roth IRA"], "credit_card": ["Rewards Visa Signature"]},
-        "Charles Schwab": {"brokerage": ["Brokerage Account"], "bank_account": ["Investor Checking"]},
+        "Charles Schwab": {"brokerage": ["Brokerage Account"], "bank": ["Investor Checking"]},
         "E*TRADE": {"brokerage": ["Brokerage Account", "Core Portfolios"]},
         "Public": {"brokerage": ["Investing Account", "Treasury Account"]},
         "Firstrade": {"brokerage": ["Brokerage Account"]},
@@ -52,9 +52,9 @@ PRODUCTS: list[tuple[str, str, str]] = [
         "Interactive Brokers": {"brokerage": ["IBKR Lite", "IBKR Pro"]},
         "Merrill Edge": {"brokerage": ["Self-Directed Investing"]},
         "M1 Finance": {"brokerage": ["Invest Account"]},
-        "Navy Federal": {"bank_account": ["Free Active Duty Checking"], "credit_card": ["cashRewards"]},
-        "PenFed": {"bank_account": ["Access America Checking"], "credit_card": ["Pathfinder Rewards"]},
-        "Alliant": {"bank_account": ["High-Rate Checking"]},
+        "Navy Federal": {"bank": ["Free Active Duty Checking"], "credit_card": ["cashRewards"]},
+        "PenFed": {"bank": ["Access America Checking"], "credit_card": ["Pathfinder Rewards"]},
+        "Alliant": {"bank": ["High-Rate Checking"]},
     }.items()
     for kind, names in kinds.items()
     for name in names
@@ -62,7 +62,7 @@ PRODUCTS: list[tuple[str, str, str]] = [
 
 # Requirement sentences per offer type: %1$s is the bonus threshold amount, %2$s a number of days.
 REQUIREMENTS: dict[str, list[str]] = {
-    "bank_account": [
+    "bank": [
         "Open a new checking account and receive direct deposits totaling $%1$s or more within %2$s days.",
         "Deposit $%1$s in new money and keep it in the account for %2$s days.",
         "Make at least 10 debit card purchases within %2$s days of account opening.",
@@ -88,7 +88,7 @@ REQUIREMENTS: dict[str, list[str]] = {
     ],
 }
 
-TYPES = ["bank_account", "credit_card", "brokerage"]
+TYPES = ["bank", "credit_card", "brokerage"]
 
 # What people type into a search box: products, institutions, requirement words, web-search syntax.
 SEARCH_TERMS = [
