@@ -160,7 +160,9 @@ set search_path = pg_catalog
 as $$
 begin
     perform set_config('response.status', status::text, true);
-    return json_build_object('code', code, 'details', null, 'hint', hint, 'message', message);
+    -- byte for byte what the gateway renders for an error (compact, keys sorted)
+    return format('{"code":%s,"details":null,"hint":%s,"message":%s}',
+                  to_json(code), coalesce(to_json(hint)::text, 'null'), to_json(message))::json;
 end
 $$;
 revoke execute on function internal.auth_refusal(integer, text, text, text) from public;

@@ -50,6 +50,9 @@ class OpsSettings(BaseSettings):
     auth_rate_limit_targets: str = ("api.login,api.signup,api.refresh,api.change_password,"
                                     "api.request_password_reset,api.reset_password")
     client_max_in_flight: int = Field(4, ge=0)  # requests of one client at once, per worker; 0 = no cap
+    # the pre-request function when PGRST_DB_PRE_REQUEST is unset; "" only for a database that is not this
+    # service's (no sessions to check: e.g. the tests' foreign schemas)
+    session_check: str = accounts.SESSION_CHECK
     trusted_proxies: str = ""  # comma-separated addresses/CIDRs whose X-Forwarded-For is believed
     ratelimit_file: str | None = None  # shared by the workers of one gateway; default: private folder, per port
     ops_metrics: bool = True  # export internal.ops_metrics() (cron failures, backups) on /metrics
@@ -100,10 +103,10 @@ def configure_logging(level: str = "info") -> None:
 
 def build(settings: GatewaySettings | None = None) -> Any:
     settings = settings or load_settings()
-    if settings.db_pre_request is None:
-        # revocation: every request's session is checked in its own transaction (docs/security.md)
-        settings = settings.model_copy(update={"db_pre_request": accounts.SESSION_CHECK})
     ops = load_ops_settings()
+    if settings.db_pre_request is None and ops.session_check:
+        # revocation: every request's session is checked in its own transaction (docs/security.md)
+        settings = settings.model_copy(update={"db_pre_request": ops.session_check})
     general, strict = Rate.parse(ops.rate_limit), Rate.parse(ops.auth_rate_limit)
     configure_logging(settings.log_level)
     metrics = Metrics()

@@ -49,10 +49,11 @@ def test_a_wrong_password_answers_as_before_byte_for_byte(app_gateway, account):
         assert reply.headers["proxy-status"] == "PostgREST; error=28P01"
 
 
-def test_a_successful_login_is_still_a_json_string(app_gateway, account):
+def test_a_successful_login_is_a_json_session(app_gateway, account):
+    """The Supabase shape since issue 11 (the seed's bare token string: REFERRAL_LEGACY_TOKENS)."""
     reply = post(app_gateway, "/rpc/login", {"email": account, "password": PASSWORD})
     assert reply.status_code == 200
-    assert reply.content.startswith(b'"eyJ') and reply.content.count(b".") == 2
+    assert reply.json()["access_token"].startswith("eyJ") and reply.json()["access_token"].count(".") == 2
     assert reply.headers["content-type"] == "application/json; charset=utf-8"
 
 

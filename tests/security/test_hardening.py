@@ -75,7 +75,8 @@ def test_nul_in_a_header_that_reaches_a_setting(secured):
 def chaos_service(security_db, tmp_path_factory):
     """The service in front of the chaos schema (a slow function), clients told apart by X-Forwarded-For."""
     env = {**security_db.chaos_env(PGRST_DB_POOL="6"), "REFERRAL_RATE_LIMIT": "0", "REFERRAL_AUTH_RATE_LIMIT": "0",
-           "REFERRAL_TRUSTED_PROXIES": "127.0.0.1", "REFERRAL_OPS_METRICS": "false"}
+           "REFERRAL_TRUSTED_PROXIES": "127.0.0.1", "REFERRAL_OPS_METRICS": "false",
+           "REFERRAL_SESSION_CHECK": ""}  # the chaos schema has no accounts
     with gateway_process(env, tmp_path_factory.mktemp("chaos-service") / "gateway.log", ready_path="/") as gw:
         yield gw
 
