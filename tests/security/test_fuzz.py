@@ -26,7 +26,11 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))  # per operation and actor
 # and reset requests keep sessions, tokens, the audit log and the outbox (018-020, 017).
 _ACCOUNTS = {"internal.users", "internal.login_failures", "internal.sessions", "internal.refresh_tokens",
              "internal.audit_log", "internal.password_resets", "internal.mail_outbox"}
-MAY_CHANGE = {"anon": {"api.analytics_events", *_ACCOUNTS}, "user": {"api.analytics_events", *_ACCOUNTS}}
+# a served referral link records its click and serve (024); members write links and reports (024, 025)
+_SERVES = {"internal.referral_clicks", "internal.referral_serves"}
+MAY_CHANGE = {"anon": {"api.analytics_events", *_ACCOUNTS, *_SERVES},
+              "user": {"api.analytics_events", *_ACCOUNTS, *_SERVES, "api.referral_links",
+                       "internal.referral_reports", "internal.referral_audit"}}
 SERVER_ERRORS = collections.Counter()
 FUZZED = collections.Counter()
 
