@@ -19,7 +19,10 @@ CHROMIUM = "/usr/bin/chromium"
 # never let the browser phone home or update itself: the tests run offline
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-PANELS = ["service", "backup", "offers", "expiring", "events", "viewed", "database", "jobs", "statements"]
+PANELS = ["service", "backup", "offers", "expiring", "events", "viewed", "database", "jobs", "statements", "history",
+          "referrals"]
+FIRST_SCREEN = ["service", "database", "jobs", "backup"]
+EXPIRING = 12  # more than the panel shows
 TITLE = "E2E dashboard offer"
 BACKUP_FILE = "e2e-dashboard.dump"
 VIEWS = 1234
@@ -41,6 +44,12 @@ def seed(db_url: str) -> None:
                      " now() - n * interval '1 minute' from generate_series(1, %s) n", [offer, offer, VIEWS])
         conn.execute("insert into internal.backup_runs (file, size_bytes, verified, ok) values (%s, 123456, true, true)",
                      [BACKUP_FILE])
+        conn.execute("insert into api.offers (title, institution, offer_type, status, metadata)"
+                     " select %s || n, 'E2E Bank', 'bank_account', 'active',"
+                     " jsonb_build_object('expiry_date', to_char(current_date + 1 + n %% 6, 'YYYY-MM-DD'))"
+                     " from generate_series(1, %s) n", [TITLE + " more ", EXPIRING])
+        # ten minutes of history, as the sample-ops job leaves it
+        conn.execute("select internal.sample_ops(now() - make_interval(mins => n)) from generate_series(1, 10) n")
         conn.execute("select internal.refresh_rollups(now())")
 
 
@@ -48,7 +57,7 @@ def unseed(db_url: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("delete from api.analytics_events where offer_id in (select id from api.offers where title = %s)",
                      [TITLE])
-        conn.execute("delete from api.offers where title = %s", [TITLE])
+        conn.execute("delete from api.offers where title like %s", [TITLE + "%"])
         conn.execute("delete from internal.backup_runs where file = %s", [BACKUP_FILE])
         conn.execute("select internal.refresh_rollups(now())")
 
@@ -126,7 +135,9 @@ def check_admin_session(page, url: str, email: str, password: str) -> None:
     assert TITLE in text["viewed"] and f"{VIEWS:,}" in text["viewed"]
     assert "active" in text["offers"] and "credit card" in text["offers"]
     assert BACKUP_FILE in text["backup"] and "verified" in text["backup"]
-    assert "refresh-rollups" in text["jobs"] and "*/5 * * * *" in text["jobs"]
+    assert page.locator("#panel-jobs tbody tr").count() == 8 and "more" in text["jobs"]  # the rest counted
+    page.click("#panel-jobs .more a")  # and shown on demand
+    assert "sample-ops" in page.inner_text("#panel-jobs") and "refresh-rollups" in page.inner_text("#panel-jobs")
     assert "Cache hit ratio" in text["database"] and "%" in text["database"]
     assert "Requests / s" in text["service"]
     token = httpx.post(url + "/rpc/login", json={"email": email, "password": password},
@@ -248,3 +259,135 @@ def test_metrics_math_in_the_page(site, page):
     assert interval["p99"] == 0.1
     assert lifetime["requestRate"] is None and lifetime["errorRate"] == 5 / 200
     assert restarted["requestRate"] is None  # counters went down: no rate, rather than a negative one
+
+
+# --- the first screen (issue 15): status, colours, capped lists, history ------------------------------
+
+SHOTS = os.environ.get("DASHBOARD_SCREENSHOTS")  # a folder: save the healthy and degraded screens there
+
+
+def first_screen(browser):
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="en-US")
+    return context, context.new_page()
+
+
+def admin_on_board(page, site) -> None:
+    sign_in(page, site.url, site.admin_email, site.admin_password)
+    for panel in PANELS:
+        page.wait_for_selector(f"#panel-{panel}[data-state=ready]", timeout=15000)
+    page.wait_for_selector("#status[data-level]")
+
+
+def background(page, selector: str) -> str:
+    return page.eval_on_selector(selector, "el => getComputedStyle(el).backgroundColor")
+
+
+@contextlib.contextmanager
+def failed_run(db_url: str, job: str):
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        run = conn.execute(
+            "insert into cron.job_run_details (jobid, runid, job_pid, database, username, command, status,"
+            " return_message, start_time, end_time) select jobid, nextval('cron.runid_seq'), 1, 'x', 'x', command,"
+            " 'failed', 'ERROR: e2e failure', now(), now() + interval '2 seconds' from cron.job where jobname = %s"
+            " returning runid", [job]).fetchone()[0]
+    try:
+        yield
+    finally:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute("delete from cron.job_run_details where runid = %s", [run])
+
+
+def test_first_screen_healthy_then_a_failed_job(site, browser, app_db_url):
+    context, page = first_screen(browser)
+    admin_on_board(page, site)
+    assert page.get_attribute("#status", "data-level") == "healthy", page.inner_text("#status")
+    assert background(page, "#status") == "rgb(27, 127, 75)"  # --ok
+    # the operator's panels are on the first screen, in their place
+    for panel in FIRST_SCREEN:
+        box = page.locator(f"#panel-{panel}").bounding_box()
+        assert box["y"] + min(box["height"], 200) <= 900, (panel, box)
+    assert page.locator("#panel-backup .tile[data-grade=ok]").count() >= 1
+    # capped lists: the first rows, the count of the others and a link to them all
+    expiring = page.inner_text("#panel-expiring .body")
+    assert page.locator("#panel-expiring tbody tr").count() == 8 and f"and {EXPIRING + 1 - 8} more" in expiring
+    assert "offers?status=eq.active" in page.get_attribute("#panel-expiring .more a", "href")
+    assert page.evaluate("document.documentElement.scrollHeight") < 2600  # was 14,000 px with 20,000 offers
+    if SHOTS:
+        page.screenshot(path=os.path.join(SHOTS, "dashboard-healthy.png"))
+
+    with failed_run(app_db_url, "refresh-rollups"):
+        page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+        page.wait_for_selector("#status[data-level=degraded]", timeout=10000)
+        assert "refresh-rollups failed" in page.inner_text("#status-reasons")
+        assert background(page, "#status") == "rgb(168, 98, 0)"  # --warn
+        row = page.locator("#panel-jobs tbody tr.failed")
+        assert row.count() == 1 and "refresh-rollups" in row.inner_text()  # first, red, never below the cap
+        assert page.locator("#panel-jobs tbody tr").first.get_attribute("class") == "failed"
+    context.close()
+
+
+def test_database_down_marks_the_figures_stale(site, browser):
+    context, page = first_screen(browser)
+    admin_on_board(page, site)
+    before = page.inner_text("#panel-database .body")
+    page.route("**/rpc/dashboard", lambda route: route.fulfill(
+        status=503, content_type="application/json", headers={"Retry-After": "1"},
+        body='{"code":"PGRST000","message":"database unreachable","details":null,"hint":null}'))
+    page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    page.wait_for_selector("#status[data-level=down]", timeout=10000)
+    assert "database" in page.inner_text("#status-reasons") and "503" in page.inner_text("#status-reasons")
+    assert background(page, "#status") == "rgb(192, 38, 45)"  # --bad
+    assert page.get_attribute("#board", "data-stale") == "true" and "Stale" in page.inner_text("#updated")
+    opacity = page.eval_on_selector("#panel-database", "el => getComputedStyle(el).opacity")
+    assert float(opacity) < 1 and page.inner_text("#panel-database .body") == before  # old figures, dimmed
+    assert page.is_visible("#board") and not page.is_visible("#signin")
+    page.unroute("**/rpc/dashboard")
+    page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    page.wait_for_selector("#status:not([data-level=down])", timeout=10000)  # back: fresh figures, not stale
+    assert page.get_attribute("#board", "data-stale") is None
+    context.close()
+
+
+BURST = """referral_http_requests_total{route="/offers",method="GET",status="2xx"} %d
+referral_http_requests_total{route="/offers",method="GET",status="5xx"} %d
+referral_http_requests_total{route="/rpc/dashboard",method="POST",status="5xx"} %d
+referral_http_request_duration_seconds_bucket{route="/offers",method="GET",le="0.01"} %d
+referral_http_request_duration_seconds_bucket{route="/offers",method="GET",le="+Inf"} %d
+referral_db_pool_connections{state="waiting"} 0
+referral_db_up 1
+"""
+
+
+def test_a_5xx_burst_turns_the_status_and_the_tile_red(site, browser):
+    """Scrapes made up by the test: 2,000 requests then 1,000 more of which 500 failed. The dashboard's own
+    failing calls in the same scrapes count for nothing."""
+    context, page = first_screen(browser)
+    scrapes = iter([BURST % (2000, 0, 0, 2000, 2000)] + [BURST % (2500, 500, 9000, 3000, 3000)] * 50)
+    page.route("**/metrics", lambda route: route.fulfill(status=200, content_type="text/plain", body=next(scrapes)))
+    admin_on_board(page, site)
+    page.wait_for_selector("#status[data-level=degraded]", timeout=10000)  # the second scrape, 3 s later
+    reasons = page.inner_text("#status-reasons")
+    assert "50.0 % of requests fail with 5xx" in reasons, reasons
+    assert page.get_attribute("#panel-service .tile:nth-child(2)", "data-grade") == "bad"
+    if SHOTS:
+        page.screenshot(path=os.path.join(SHOTS, "dashboard-degraded.png"))
+    context.close()
+
+
+def test_history_charts_come_from_the_database_after_a_restart(site, browser):
+    for _ in range(2):  # a second browser session: nothing kept in the page, the samples are in SQL
+        context, page = first_screen(browser)
+        admin_on_board(page, site)
+        charts = page.locator("#panel-history svg.line-chart")
+        assert charts.count() == 3
+        assert page.locator("#panel-history svg.line-chart path.line").first.get_attribute("d").count("L") >= 9
+        page.click("#panel-history [data-range='day']")
+        assert page.locator("#panel-history svg.line-chart").count() == 3
+        context.close()
+
+
+def test_non_admin_gets_a_sign_in_prompt_not_a_database_error(site, page):
+    check_refused(page, site.url, site.user_email, site.user_password)
+    message = page.inner_text("#signin-error")
+    assert "administrators" in message and "permission denied" not in message
+    assert page.is_visible("#email")

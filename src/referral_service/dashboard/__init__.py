@@ -15,7 +15,7 @@ HERE = Path(__file__).parent
 TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
          ".css": "text/css; charset=utf-8"}
 _PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
-FILES = ("index.html", "app.js", "charts.js", "metrics.js", "style.css")
+FILES = ("index.html", "app.js", "charts.js", "dom.js", "metrics.js", "ops.js", "status.js", "style.css")
 
 # Everything the page loads is its own: no inline code, no third-party origin, no framing.
 SECURITY_HEADERS = [

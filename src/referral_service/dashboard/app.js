@@ -4,7 +4,9 @@
 // The database refuses non-admins; the page only shows what it was given.
 
 import { barChart, lineChart } from "./charts.js";
+import { badge, empty, fill, h, millis, more, num, table, time, utcDay } from "./dom.js";
 import * as metrics from "./metrics.js";
+import { renderBackup, renderDatabase, renderHistory, renderJobs, renderService, renderStatus } from "./ops.js";
 
 const API = new URL("../", location.href); // the page is served at <gateway>/dashboard/
 const SESSION_KEY = "churnistic.dashboard.session";
@@ -13,49 +15,7 @@ const REFRESH_MS = 15000;
 const EVENT_TYPES = ["offer_view", "offer_click", "referral_click"];
 
 const $ = (sel) => document.querySelector(sel);
-const state = { doc: null, scrape: null, window: "24h", busy: false, timer: null };
-
-// --- DOM and formatting helpers ----------------------------------------------------------------------
-
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v !== undefined && v !== null && v !== false) el.setAttribute(k, v === true ? "" : String(v));
-  }
-  el.append(...children.flat().filter((c) => c !== null && c !== undefined).map((c) => (c instanceof Node ? c : String(c))));
-  return el;
-}
-
-const num = (n) => (n === null || n === undefined ? "n/a" : Number(n).toLocaleString());
-const time = (iso) => (iso ? new Date(iso).toLocaleString() : "never");
-const utcDay = (day, opts = { month: "short", day: "numeric" }) =>
-  new Date(`${day}T00:00:00Z`).toLocaleDateString(undefined, { ...opts, timeZone: "UTC" });
-const percent = (r, digits = 1) => (r === null || r === undefined ? "n/a" : `${(r * 100).toFixed(digits)} %`);
-const millis = (ms) => (ms === null || ms === undefined ? "n/a" : ms < 1000 ? `${Number(ms).toFixed(ms < 10 ? 1 : 0)} ms` : `${(ms / 1000).toFixed(1)} s`);
-function bytes(n) {
-  if (n === null || n === undefined) return "n/a";
-  const units = ["B", "kB", "MB", "GB", "TB"];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) { n /= 1024; i += 1; }
-  return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
-}
-
-const tile = (label, value, note) => h("div", { class: "tile" }, h("div", { class: "tile-value" }, value),
-  h("div", { class: "tile-label" }, label), note ? h("div", { class: "tile-note" }, note) : null);
-const badge = (text, kind) => h("span", { class: `badge ${kind}` }, text);
-const empty = (text) => h("p", { class: "muted empty" }, text);
-
-function table(headers, rows) {
-  return h("div", { class: "scroll" }, h("table", {},
-    h("thead", {}, h("tr", {}, headers.map((t) => h("th", { scope: "col" }, t)))),
-    h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((c) => h("td", {}, c)))))));
-}
-
-function fill(id, ...content) {
-  const panel = document.getElementById(id);
-  panel.querySelector(".body").replaceChildren(...content.filter((c) => c !== null && c !== undefined));
-  panel.dataset.state = "ready";
-}
+const state = { doc: null, scrape: null, service: null, window: "24h", range: "hour", busy: false, timer: null };
 
 // --- API ----------------------------------------------------------------------------------------------
 
@@ -110,49 +70,6 @@ async function scrape(token) {
 
 // --- panels -------------------------------------------------------------------------------------------
 
-function renderService(m) {
-  if (!m) {
-    fill("panel-service", h("div", { class: "tiles" }, tile("Requests / s", "n/a"), tile("Errors (5xx)", "n/a"),
-      tile("p99 latency", "n/a"), tile("Rate limited", "n/a")), empty("Gateway metrics are unavailable."));
-    return;
-  }
-  const over = m.interval ? `over the last ${Math.round(m.interval)} s` : "since the gateway started";
-  fill("panel-service", h("div", { class: "tiles" },
-    tile("Requests / s", m.requestRate === null ? "…" : m.requestRate.toFixed(2), m.interval ? over : "needs two scrapes"),
-    tile("Errors (5xx)", percent(m.errorRate, 2), over),
-    tile("p99 latency", m.p99 === null ? "n/a" : millis(m.p99 * 1000), over),
-    tile("Rate limited", num(m.limited), m.limitedDelta === null ? "total" : `+${num(m.limitedDelta)} ${over}`)));
-}
-
-function renderBackup(backup) {
-  const latest = backup && backup.latest;
-  if (!latest) {
-    fill("panel-backup", empty(backup ? "No backup has run yet." : "Backup records are unavailable."));
-    return;
-  }
-  const status = latest.ok ? badge("succeeded", "ok") : badge("failed", "bad");
-  const verified = latest.verified ? badge("verified", "ok") : badge("not verified", "warn");
-  fill("panel-backup", h("div", { class: "tiles" },
-    tile("Latest backup", time(latest.finished_at), h("span", {}, status, " ", verified)),
-    tile("Size", bytes(latest.size_bytes), latest.file),
-    tile("Last verified", time(backup.latest_verified)),
-    ...pitrTiles(backup)),
-    latest.error ? h("p", { class: "error" }, latest.error) : null);
-}
-
-// Point-in-time recovery (migration 022): the newest pgBackRest backup and the newest archived WAL segment.
-function pitrTiles(backup) {
-  const wal = backup.wal;
-  if (!wal) return [];
-  const pitr = backup.latest_pitr;
-  const failures = wal.failed_count ? badge(`${wal.failed_count} failed`, "bad") : null;
-  return [
-    tile("Last pgBackRest backup", pitr ? time(pitr.finished_at) : "none", pitr ? `${pitr.kind} ${pitr.file}` : ""),
-    tile("Newest WAL archived", wal.archiving ? time(wal.last_archived_at) : "archiving off",
-      h("span", {}, wal.last_archived_wal || "", " ", failures)),
-  ];
-}
-
 function renderOffers(offers) {
   const items = (obj, order) => order.filter((k) => k in obj).concat(Object.keys(obj).filter((k) => !order.includes(k)))
     .map((k) => ({ label: k.replace("_", " "), value: obj[k] }));
@@ -164,11 +81,30 @@ function renderOffers(offers) {
     barChart(items(offers.by_type, ["bank_account", "credit_card", "brokerage"]), { title: "Offers by type" }));
 }
 
-function renderExpiring(rows) {
+// The first rows and the count; the link lists them all (active offers are public: no token needed).
+function renderExpiring(expiring) {
+  const rows = expiring.items;
   if (!rows.length) return fill("panel-expiring", empty("No active offer expires in the next 7 days."));
-  fill("panel-expiring", table(["Offer", "Institution", "Expires", "Days left"], rows.map((o) => [
+  const today = new Date().toISOString().slice(0, 10);
+  const week = new Date(Date.now() + 7 * 86400000).toISOString().slice(0, 10);
+  const href = new URL(`offers?status=eq.active&expires_on=gte.${today}&expires_on=lte.${week}`
+    + "&order=expires_on,title&select=title,institution,offer_type,expires_on", API).href;
+  fill("panel-expiring", table(["Offer", "Institution", "Expires", "Left"], rows.map((o) => [
     o.title, o.institution, utcDay(o.expires_on, { dateStyle: "medium" }),
-    badge(o.days_left === 0 ? "today" : `${o.days_left} d`, o.days_left <= 2 ? "bad" : "warn")])));
+    badge(o.days_left === 0 ? "today" : `${o.days_left} d`, o.days_left <= 2 ? "bad" : "warn")]), { class: "compact" }),
+  more(rows.length, expiring.total, href));
+}
+
+// internal.referral_dashboard() (referral links) when installed; the key is null before.
+function renderReferrals(r) {
+  if (!r) return fill("panel-referrals", empty("Referral links are not available on this server."));
+  const top = r.top_offers || [];
+  fill("panel-referrals", h("div", { class: "tiles" },
+    h("div", { class: "tile" }, h("div", { class: "tile-value" }, num(r.links)), h("div", { class: "tile-label" }, "Links")),
+    h("div", { class: `tile ${r.moderation_queue > 0 ? "warn" : "ok"}` }, h("div", { class: "tile-value" }, num(r.moderation_queue)),
+      h("div", { class: "tile-label" }, "Waiting for moderation"))),
+  top.length ? table(["Offer", "Clicks"], top.slice(0, 5).map((o) => [o.title || o.offer_id, num(o.clicks ?? o.visits ?? o.count)]),
+    { class: "compact" }) : empty("No referral traffic yet."));
 }
 
 function renderViewed(mostViewed) {
@@ -190,39 +126,19 @@ function renderEvents(days) {
   fill("panel-events", lineChart(labels, series, { title: "Analytics events per day", width }), legend);
 }
 
-function renderDatabase(db) {
-  const xacts = db.commits + db.rollbacks;
-  fill("panel-database", h("div", { class: "tiles" },
-    tile("Cache hit ratio", percent(db.cache_hit_ratio, 2)),
-    tile("Connections", `${num(db.connections)} / ${num(db.max_connections)}`),
-    tile("Commits", num(db.commits)),
-    tile("Rollbacks", num(db.rollbacks), xacts ? `${percent(db.rollbacks / xacts)} of transactions` : null),
-    tile("Size", bytes(db.size_bytes), db.name)));
-}
-
 function renderStatements(rows) {
   if (!rows.length) return fill("panel-statements", empty("No statements recorded yet."));
   fill("panel-statements", table(["Statement", "Calls", "Mean", "Total"], rows.map((q) => [
     h("code", { class: "sql", title: q.query }, q.query), num(q.calls), millis(q.mean_ms), millis(q.total_ms)])));
 }
 
-function renderJobs(jobs) {
-  if (!jobs.length) return fill("panel-jobs", empty("No scheduled jobs."));
-  const status = (run) => {
-    if (!run) return badge("never run", "muted");
-    const kind = { succeeded: "ok", failed: "bad" }[run.status] || "warn";
-    const b = badge(run.status, kind);
-    if (run.message) b.title = run.message;
-    return b;
-  };
-  fill("panel-jobs", table(["Job", "Schedule", "Last run", "Status", "Duration"], jobs.map((j) => [
-    h("span", {}, j.name, j.active ? null : badge("paused", "muted")), h("code", {}, j.schedule),
-    time(j.last_run && j.last_run.start_time), status(j.last_run), millis(j.last_run && j.last_run.duration_ms)])));
-}
-
 function render(doc, serviceMetrics) {
-  renderService(serviceMetrics);
-  renderBackup(doc.backup);
+  const t = doc.status.thresholds;
+  renderStatus(doc, serviceMetrics, null, t);
+  renderService(serviceMetrics, t);
+  renderBackup(doc.backup, t);
+  renderHistory(doc.history, state.range);
+  renderReferrals(doc.referrals);
   renderOffers(doc.offers);
   renderExpiring(doc.expiring_soon);
   renderViewed(doc.most_viewed);
@@ -230,6 +146,7 @@ function render(doc, serviceMetrics) {
   renderDatabase(doc.database);
   renderStatements(doc.slowest_statements);
   renderJobs(doc.jobs);
+  $("#board").removeAttribute("data-stale");
   $("#updated").textContent = `Updated ${time(doc.generated_at)}` +
     (doc.rollups_as_of ? ` · rollups as of ${time(doc.rollups_as_of)}` : "");
 }
@@ -247,48 +164,76 @@ function signOut(message = "") {
   if (ended && !message) rpc("logout", {}, ended.access_token).catch(() => {});  // end it on the server too
   sessionStorage.removeItem(SESSION_KEY);
   clearInterval(state.timer);
-  Object.assign(state, { doc: null, scrape: null, timer: null });
+  Object.assign(state, { doc: null, scrape: null, service: null, timer: null });
   // drop every figure from the page, not only hide it
   document.querySelectorAll("#board section").forEach((p) => {
     p.querySelector(".body").replaceChildren();
     delete p.dataset.state;
   });
   $("#updated").textContent = "";
-  $("#banner").hidden = true;
+  $("#status").hidden = true;
+  $("#board").removeAttribute("data-stale");
   $("#signin-error").textContent = message;
   showBoard(false);
 }
 
+// What the page says instead of a database error: a non-admin, an expired or revoked session or a forged
+// token all end at the sign-in form with a sentence, never the server's message.
+const REFUSED = "Access refused: this dashboard is for administrators. Sign in with an admin account.";
+const ENDED = "Your session has ended. Please sign in again.";
+
+function unreachable(err) {
+  if (err instanceof ApiError) return `the dashboard's database query failed (HTTP ${err.status}: ${err.message})`;
+  return `the service does not answer (${err.message})`;
+}
+
+// The document and the metrics are fetched apart: during an outage the metrics still come (5xx, db_up 0)
+// while the document does not. The last document stays on screen, dimmed and marked stale, under a "Down".
 async function refresh() {
   if (!session() || state.busy) return;
   state.busy = true;
   try {
     const token = await accessToken();
-    const [doc, current] = await Promise.all([rpc("dashboard", {}, token), scrape(token)]);
-    const service = current ? metrics.compare(state.scrape, current) : null;
-    const first = !state.scrape && current;
-    state.scrape = current;
-    state.doc = doc;
+    const [doc, current] = await Promise.allSettled([rpc("dashboard", {}, token), scrape(token)]);
+    const scraped = current.status === "fulfilled" ? current.value : null;
+    const service = scraped ? metrics.compare(state.scrape, scraped) : null;
+    const first = !state.scrape && scraped;
+    if (scraped) state.scrape = scraped;
+    state.service = service;
+    if (doc.status === "rejected") throw doc.reason;
+    state.doc = doc.value;
     showBoard(true);
-    render(doc, service);
-    $("#banner").hidden = true;
+    render(doc.value, service);
     if (first) setTimeout(refreshMetrics, 3000);  // a second scrape soon, so rates appear without waiting 15 s
   } catch (err) {
     if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
-      signOut(err.status === 403 ? `Access refused: ${err.message}` : `Please sign in again (${err.message}).`);
+      signOut(err.status === 403 ? REFUSED : ENDED);
     } else {
-      $("#banner").textContent = `Refresh failed: ${err.message}. Showing the last data; retrying.`;
-      $("#banner").hidden = false;
+      showStale(unreachable(err));
     }
   } finally {
     state.busy = false;
   }
 }
 
+function showStale(reason) {
+  const thresholds = state.doc ? state.doc.status.thresholds : {};
+  showBoard(true);
+  renderStatus(state.doc, state.service, reason, thresholds);
+  if (state.service) renderService(state.service, thresholds);
+  if (state.doc) {
+    $("#board").dataset.stale = "true";
+    $("#updated").textContent = `Stale: last good data from ${time(state.doc.generated_at)}; retrying every 15 s`;
+  }
+}
+
 async function refreshMetrics() {
   if (!session() || !state.doc) return;
   const current = await scrape(await accessToken().catch(() => null));
-  renderService(current ? metrics.compare(state.scrape, current) : null);
+  state.service = current ? metrics.compare(state.scrape, current) : null;
+  renderService(state.service, state.doc.status.thresholds);
+  renderStatus(state.doc, state.service, $("#board").dataset.stale ? "the database does not answer" : null,
+    state.doc.status.thresholds);
   if (current) state.scrape = current;
 }
 
@@ -308,7 +253,9 @@ $("#signin").addEventListener("submit", async (event) => {
     $("#password").value = "";
     await start();
   } catch (err) {
-    $("#signin-error").textContent = err instanceof ApiError ? err.message : `Cannot reach the service: ${err.message}`;
+    // the login's own messages are for people ("invalid email or password"); a 5xx is not
+    $("#signin-error").textContent = err instanceof ApiError && err.status < 500 ? err.message
+      : "The service cannot sign you in right now; try again in a minute.";
   } finally {
     button.disabled = false;
   }
@@ -323,11 +270,20 @@ $("#panel-viewed .tabs").addEventListener("click", (event) => {
   renderViewed(state.doc.most_viewed);
 });
 
+$("#panel-history .tabs").addEventListener("click", (event) => {
+  const choice = event.target.closest("[data-range]");
+  if (!choice || !state.doc) return;
+  state.range = choice.dataset.range;
+  renderHistory(state.doc.history, state.range);
+});
+
 // The chart is drawn at the panel's width: redraw it when that changes.
 let resizing = null;
 window.addEventListener("resize", () => {
   clearTimeout(resizing);
-  resizing = setTimeout(() => { if (state.doc) renderEvents(state.doc.events_per_day); }, 200);
+  resizing = setTimeout(() => {
+    if (state.doc) { renderEvents(state.doc.events_per_day); renderHistory(state.doc.history, state.range); }
+  }, 200);
 });
 
 // Back on the tab after a while: refresh at once rather than at the next tick.

@@ -46,13 +46,13 @@ export function barChart(items, { title = "", unit = "" } = {}) {
 
 // labels: x-axis labels; series: [{name, values}] with one value per label.
 // width: the drawing's own width in px (the container's), so that text keeps its size on a phone.
-export function lineChart(labels, series, { title = "", width = 640 } = {}) {
+export function lineChart(labels, series, { title = "", width = 640, height: fixed = null, series: first = 0 } = {}) {
   const peak = Math.max(0, ...series.flatMap((s) => s.values));
   const step = niceStep(peak);
   const max = Math.max(step, Math.ceil(peak / step) * step);
   // room for the widest y label (about 7 px a character at the axis font size)
   const left = 14 + 7 * fmt(max).length, right = 12, top = 12, bottom = 28;
-  const height = Math.round(Math.min(240, Math.max(180, width * 0.4)));
+  const height = fixed || Math.round(Math.min(240, Math.max(180, width * 0.4)));
   const plotW = width - left - right, plotH = height - top - bottom;
   const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart line-chart", role: "img",
     "aria-label": title });
@@ -75,7 +75,8 @@ export function lineChart(labels, series, { title = "", width = 640 } = {}) {
     }
   });
 
-  series.forEach((s, k) => {
+  series.forEach((s, i) => {
+    const k = i + first;  // colour index
     const d = s.values.map((v, i) => `${i ? "L" : "M"}${x(i).toFixed(1)},${y(v).toFixed(1)}`).join("");
     if (k === 0) {
       // shade under the first series (the total)
