@@ -117,6 +117,12 @@ def test_a_read_with_the_writes_position_sees_the_write(pair: Pair) -> None:
             read = client.get(f"/rr_notes?id=eq.{row['id']}", headers={WAL: lsn})
             assert read.json() == [row], (i, lsn)
     assert pair.get("/rr_notes?limit=1", **{WAL: "not a position"}).status_code == 400
+    # a browser on another origin can read the position (and only then is it added to PostgREST's list)
+    with httpx.Client(base_url=pair.url, timeout=10) as client:
+        written = client.post("/rr_notes", json={"body": "cors"}, headers={"Origin": "http://app.example"})
+        assert "X-Referral-WAL-LSN" in written.headers["access-control-expose-headers"]
+        read = client.get("/rr_notes?limit=1", headers={"Origin": "http://app.example"})
+        assert "X-Referral-WAL-LSN" not in read.headers["access-control-expose-headers"]
 
 
 def test_a_lagging_replica_is_skipped(pair: Pair) -> None:

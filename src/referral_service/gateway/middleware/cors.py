@@ -7,6 +7,7 @@ from typing import Any
 
 _EXPOSE = (b"Content-Encoding, Content-Location, Content-Range, Content-Type, Date, Location, Server, "
            b"Transfer-Encoding, Range-Unit")
+_WAL_HEADER = b"x-referral-wal-lsn"  # read-your-writes (docs/scaling.md): a browser client must be able to read it
 _METHODS = b"GET, POST, PATCH, PUT, DELETE, OPTIONS, HEAD"
 
 
@@ -55,7 +56,12 @@ class CORSMiddleware:
         async def cors_send(message: dict) -> None:
             if message["type"] == "http.response.start":
                 names = {k for k, _ in extra}
-                message["headers"] = [h for h in message["headers"] if h[0] not in names] + extra
+                headers = [h for h in message["headers"] if h[0] not in names]
+                if any(k == _WAL_HEADER for k, _ in headers):  # only with read replicas: PostgREST's list otherwise
+                    headers += [*base, (b"access-control-expose-headers", _EXPOSE + b", X-Referral-WAL-LSN")]
+                else:
+                    headers += extra
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, cors_send)
