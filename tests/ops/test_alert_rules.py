@@ -26,7 +26,7 @@ METRICS = {
     "referral_db_pool_connections",
     "referral_wal_archiving",
     "referral_wal_last_archived_timestamp_seconds",
-    "referral_replica_lag_seconds",
+    "referral_read_replica_lag_seconds",
 }
 ALERTS = {
     "ReferralGatewayDown",
