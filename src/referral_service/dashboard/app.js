@@ -23,10 +23,16 @@ class ApiError extends Error {
   constructor(status, message) { super(message); this.status = status; }
 }
 
+// Read your own writes with read replicas (docs/scaling.md): the newest commit position a response gave is
+// sent back with every later request, so no replica that has not replayed it answers.
+let walPosition = null;
+
 async function rpc(name, body, token) {
   const headers = { "Content-Type": "application/json", Accept: "application/json" };
   if (token) headers.Authorization = `Bearer ${token}`;
+  if (walPosition) headers["X-Referral-WAL-LSN"] = walPosition;
   const res = await fetch(new URL(`rpc/${name}`, API), { method: "POST", headers, body: JSON.stringify(body) });
+  walPosition = res.headers.get("X-Referral-WAL-LSN") || walPosition;
   const payload = await res.json().catch(() => null);
   if (!res.ok) throw new ApiError(res.status, (payload && payload.message) || `HTTP ${res.status}`);
   return payload;
