@@ -24,7 +24,9 @@ alter function pg_catalog.ts_match_vq(tsvector, tsquery) leakproof;
 alter function rum_ts_distance(tsvector, tsquery) leakproof;
 
 -- The 1000-character bound of migration 016, as a function of the argument: an argument is evaluated before
--- the function it is passed to, so no longer text ever reaches the web-search parser.
+-- the function it is passed to, so no longer text ever reaches the web-search parser. It is also a condition
+-- of its own on the argument alone, which PostgreSQL checks once before reading any row (a one-time filter, or
+-- a filter on the request body's row): too long is refused even when no offer could match.
 create function internal.bounded_search_term(search_term text) returns text
 language plpgsql immutable
 set search_path = pg_catalog
@@ -51,7 +53,8 @@ language sql stable
 begin atomic
     select o.*
     from api.offers o
-    where o.search_vector @@ websearch_to_tsquery('english'::regconfig, internal.bounded_search_term(search_term))
+    where internal.bounded_search_term(search_term) is not null
+      and o.search_vector @@ websearch_to_tsquery('english'::regconfig, internal.bounded_search_term(search_term))
     order by o.search_vector <=> websearch_to_tsquery('english'::regconfig, internal.bounded_search_term(search_term));
 end;
 alter function api.search_offers(text) reset all;  -- no pinned search_path (migration 016's): it blocks inlining

@@ -92,9 +92,20 @@ def test_search_ranking_on_a_fixed_corpus(db, corpus):
     assert db.execute("select count(*) from api.search_offers('draft')").fetchone()[0] == 0
 
 
-def test_search_bound_holds_inside_the_inlined_query(db, corpus):
+BODY_SHAPE = ("select count(*) from json_to_recordset(json_build_array(%s::json)) as pgrst_body(search_term text), "
+              "lateral api.search_offers(search_term := pgrst_body.search_term) c")
+
+
+@pytest.mark.parametrize("empty", [False, True])
+def test_search_bound_holds_inside_the_inlined_query(db, corpus, empty):
+    """GET (a bound value) and POST (a column of the body's row), with offers to scan and with none."""
+    if empty:
+        db.execute("delete from api.offers")
     act_as(db, "app_user", sub="x")
-    with pytest.raises(Exception) as exc:  # noqa: PT011 - the SQLSTATE is checked
-        db.execute(GATEWAY_SHAPE, ["x" * 1001, 20, 0])
-    assert exc.value.sqlstate == "22001"
-    assert json.dumps(exc.value.diag.message_detail) == '"1001 characters; at most 1000"'
+    for sql, value in ((GATEWAY_SHAPE, ["x" * 1001, 20, 0]), (BODY_SHAPE, [json.dumps({"search_term": "x" * 1001})])):
+        db.execute("savepoint s")
+        with pytest.raises(Exception) as exc:  # noqa: PT011 - the SQLSTATE is checked
+            db.execute(sql, value)
+        db.execute("rollback to savepoint s")
+        assert exc.value.sqlstate == "22001"
+        assert exc.value.diag.message_detail == "1001 characters; at most 1000"
