@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets as pysecrets
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -47,7 +48,8 @@ class Fixture:
 
 class BenchCluster:
     def __init__(self, keep: bool = False) -> None:
-        self.cluster = localdb.Cluster(name="bench-pg", port=localdb.free_port())
+        # one cluster per run: two runs at once (several engineers on one machine) must not destroy each other's
+        self.cluster = localdb.Cluster(name=f"bench-pg-{os.getpid()}", port=localdb.free_port())
         self.keep = keep
         self.secrets = config.load_secrets()
 
