@@ -1,9 +1,10 @@
-"""One transaction per request, sent in psycopg's pipeline mode: one network round trip.
+"""One transaction per request, sent in pipeline mode: one network round trip.
 
 The set_config statement, the optional pre-request call and the main statement are queued together and
-flushed with one Sync. Statements before a Sync run in one implicit transaction, which commits at the Sync
-(or rolls back on the first error), so no BEGIN/COMMIT is sent: that saves two of five statements, about
-20 % of the client's CPU per request (measured). Read-only requests set `transaction_read_only` in the
+flushed with one Sync (libpq's pipeline with a single write, pipeline.py; psycopg's pipeline, which flushes at
+every statement, only for EXPLAIN and bytes values, which need its adapters). Statements before a Sync run
+in one implicit transaction, which commits at the Sync (or rolls back on the first error), so no BEGIN/COMMIT
+is sent: that saves two of five statements, about 20 % of the client's CPU per request (measured). Read-only requests set `transaction_read_only` in the
 set_config statement. Only when the outcome decides between COMMIT and ROLLBACK (singular responses and
 ``max-affected`` on writes) is an explicit BEGIN sent, and the end of the transaction after reading the result.
 """
@@ -21,7 +22,7 @@ from psycopg import AsyncRawCursor
 from psycopg.types.string import TextLoader
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from . import errors, explain as explaining
+from . import errors, explain as explaining, pipeline
 from .auth import Auth
 from .plan import Plan
 from .query import count_query, ident, main_statement
@@ -119,46 +120,97 @@ async def run(
     ok = False
     try:
         try:
-            async with conn.pipeline() as pipe:
-                cur = AsyncRawCursor(conn)
-                if must_decide or rollback:
-                    await cur.execute("BEGIN ISOLATION LEVEL READ COMMITTED", prepare=False)
-                await cur.execute(set_config, gucs)
-                if pre_request:
-                    await cur.execute(pre_request)
-                main = AsyncRawCursor(conn)
-                if req.explain is not None:
-                    main.adapters.register_loader("json", TextLoader)  # PostgreSQL's own pretty-printed text
-                await main.execute(sql, params)
-                if rollback:
-                    await cur.execute("SET CONSTRAINTS ALL IMMEDIATE", prepare=False)
-                    await cur.execute("ROLLBACK", prepare=False)
-                explain = None
-                if planned:
-                    csql, cparams = count_query(plan)
-                    explain = AsyncRawCursor(conn)
-                    await explain.execute("EXPLAIN (FORMAT JSON) " + csql, cparams)
-                await pipe.sync()
-                if req.explain is not None:
-                    row = (None, 0, explaining.body(await main.fetchall()), None, None, None)
-                else:
-                    row = await main.fetchone()
-                plan_rows = None
-                if explain is not None:
-                    ex = await explain.fetchone()
-                    doc = ex[0] if ex else None
-                    doc = orjson.loads(doc) if isinstance(doc, str) else doc
-                    plan_rows = int(doc[0]["Plan"]["Plan Rows"]) if doc else None
+            head = [pipeline.Statement("BEGIN ISOLATION LEVEL READ COMMITTED", prepare=False)] \
+                if must_decide or rollback else []
+            head.append(pipeline.Statement(set_config, gucs))
+            if pre_request:
+                head.append(pipeline.Statement(pre_request))
+            count = count_query(plan) if planned else None
+            if req.explain is None and all(v is None or isinstance(v, str) for v in params):
+                row, plan_rows = await _run_libpq(conn, head, sql, params, rollback, count)
+            else:  # EXPLAIN (its own loader) or a bytes value: psycopg's adapters
+                row, plan_rows = await _run_psycopg(conn, req, head, sql, params, rollback, count)
             lsn = await _wal_lsn(conn) if wal_lsn and not must_decide and not rollback else None
         except psycopg.Error as exc:
             raise _classify(exc, conn, auth.authed) from None
-        assert row is not None
         result = Result(row[0], row[1], row[2] or "", row[3], row[4], row[5], lsn)
         ok = True
         return result, plan_rows, Pending(pool, conn, auth.authed, wal_lsn) if must_decide else None
     finally:
         if not ok or not must_decide:
             await _release(pool, conn, rollback=not ok)
+
+
+_TAIL_ROLLBACK = (pipeline.Statement("SET CONSTRAINTS ALL IMMEDIATE", prepare=False),
+                  pipeline.Statement("ROLLBACK", prepare=False))
+_BYTEA = 17
+
+
+async def _run_libpq(conn: Any, head: list[pipeline.Statement], sql: str, params: list[str | None],
+                     rollback: bool, count: tuple[str, list] | None) -> tuple[tuple, int | None]:
+    """The usual path: libpq's pipeline with one flush (pipeline.py); the row as Python values."""
+    stmts = [*head, pipeline.Statement(sql, params), *(_TAIL_ROLLBACK if rollback else ())]
+    if count is not None:
+        stmts.append(pipeline.Statement("EXPLAIN (FORMAT JSON) " + count[0], count[1]))
+    results = await pipeline.exchange(conn, stmts, conn.prepare_threshold is not None)
+    main = results[len(head)]
+    if main.ntuples == 0:
+        raise RuntimeError("the main statement returned no row")
+    value = main.get_value
+    body = value(0, 2) or b""
+    if body and main.ftype(2) == _BYTEA:  # a media handler's bytea, in its text (hex) form
+        body = bytes.fromhex(body[2:].decode())
+    row = (_int(value(0, 0)), _int(value(0, 1)), body, _text(value(0, 3)), _text(value(0, 4)), _int(value(0, 5)))
+    plan_rows = None
+    if count is not None:
+        doc = orjson.loads(results[-1].get_value(0, 0) or b"null")
+        plan_rows = int(doc[0]["Plan"]["Plan Rows"]) if doc else None
+    return row, plan_rows
+
+
+def _int(v: bytes | None) -> int | None:
+    return None if v is None else int(v)
+
+
+def _text(v: bytes | None) -> str | None:
+    return None if v is None else v.decode()
+
+
+async def _run_psycopg(conn: Any, req: Any, head: list[pipeline.Statement], sql: str, params: list,
+                       rollback: bool, count: tuple[str, list] | None) -> tuple[tuple, int | None]:
+    """psycopg's pipeline (one flush per statement) with its adapters: EXPLAIN's text, bytes values.
+
+    Nothing on the pool's connections is prepared by psycopg (``prepare=False`` here, in Pending and for the
+    WAL position): psycopg answers a ROLLBACK it sees with DEALLOCATE ALL when it holds prepared statements of
+    its own, which would drop pipeline.py's too."""
+    async with conn.pipeline() as pipe:
+        cur = AsyncRawCursor(conn)
+        for st in head:
+            await cur.execute(st.sql, st.params, prepare=False)
+        main = AsyncRawCursor(conn)
+        if req.explain is not None:
+            main.adapters.register_loader("json", TextLoader)  # PostgreSQL's own pretty-printed text
+        await main.execute(sql, params, prepare=False)
+        for st in _TAIL_ROLLBACK if rollback else ():
+            await cur.execute(st.sql, prepare=False)
+        explain = None
+        if count is not None:
+            explain = AsyncRawCursor(conn)
+            await explain.execute("EXPLAIN (FORMAT JSON) " + count[0], count[1], prepare=False)
+        await pipe.sync()
+        if req.explain is not None:
+            row = (None, 0, explaining.body(await main.fetchall()), None, None, None)
+        else:
+            row = await main.fetchone()
+        plan_rows = None
+        if explain is not None:
+            ex = await explain.fetchone()
+            doc = ex[0] if ex else None
+            doc = orjson.loads(doc) if isinstance(doc, str) else doc
+            plan_rows = int(doc[0]["Plan"]["Plan Rows"]) if doc else None
+    if row is None:
+        raise RuntimeError("the main statement returned no row")
+    return row, plan_rows
 
 
 def _refuse_nul(*groups: list) -> None:
@@ -194,7 +246,7 @@ class Pending:
 
     async def end(self, commit: bool) -> None:
         try:
-            await self._conn.execute("COMMIT" if commit else "ROLLBACK")
+            await self._conn.execute("COMMIT" if commit else "ROLLBACK", prepare=False)
             if commit and self._want_lsn:
                 self.wal_lsn = await _wal_lsn(self._conn)
         except psycopg.Error as exc:
@@ -207,7 +259,7 @@ async def _wal_lsn(conn: Any) -> str | None:
     """After the commit, so at least the end of its commit record (one more round trip, writes only)."""
     from .routing import LSN_SQL
 
-    row = await (await conn.execute(LSN_SQL)).fetchone()
+    row = await (await conn.execute(LSN_SQL, prepare=False)).fetchone()
     return row[0] if row else None
 
 
