@@ -52,6 +52,7 @@ class Gateway:
 
     async def startup(self) -> None:
         s = self.settings
+        _quiet_pool_log()
         kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": CONNECT_TIMEOUT,
                                   "prepare_threshold": 1 if s.db_prepared_statements else None}
         self.pool = AsyncConnectionPool(s.db_uri, min_size=1, max_size=s.db_pool, kwargs=kwargs,
@@ -214,6 +215,17 @@ class Gateway:
                 await self.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _quiet_pool_log() -> None:
+    """psycopg_pool logs three INFO lines per request (connection requested, given, returned): three lines of
+    noise per request at log level info, and a third of the gateway's CPU on a one-row read (bench W2, one
+    worker: 415-469 µs per request with them, 290 µs without).
+    Its warnings (broken connections) still pass; at log level debug everything does. Called at startup, after
+    the server applied the logging configuration (which sets the library loggers to the configured level)."""
+    pool_log = logging.getLogger("psycopg.pool")
+    if pool_log.getEffectiveLevel() == logging.INFO:
+        pool_log.setLevel(logging.WARNING)
 
 
 def _client_address(scope: dict) -> str:
