@@ -171,7 +171,7 @@ class Gateway:
         media.negotiate(plan, self.media, self.settings.db_plan_enabled)
         rollback = execute.tx_rollback(req, self.settings.db_tx_end)
         decide = response.needs_decision(plan)
-        search_path = ", ".join(f'"{s}"' for s in [req.schema, self.settings.db_extra_search_path] if s)
+        search_path = request.search_path(req.schema, self.settings.db_extra_search_path)
         assert self.pool is not None
         if self.health.down:  # fail fast: the pool could only make us wait for the acquisition timeout
             raise self.health.error()

@@ -249,12 +249,6 @@ def ambiguous_function_between(candidates: str) -> ApiError:
                     "overloading can be resolved")
 
 
-def ambiguous_function(schema: str, name: str) -> ApiError:
-    return ApiError(300, "PGRST203", f"Could not choose the best candidate function between: {schema}.{name}",
-                    None, "Try renaming the parameters or the function itself in the database so function "
-                    "overloading can be resolved")
-
-
 def column_not_found(table: str, column: str) -> ApiError:
     return ApiError(400, "PGRST204", f"Could not find the '{column}' column of '{table}' in the schema cache")
 

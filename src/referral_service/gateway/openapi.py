@@ -29,7 +29,7 @@ _MEDIA = ["application/json", "application/vnd.pgrst.object+json;nulls=stripped"
 # a column privilege; functions with EXECUTE. PUBLIC grants count (has_*_privilege sees them).
 _VISIBLE = """
 select 'r', c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
-where n.nspname = %(schema)s and c.relkind in ('r', 'v', 'm', 'f', 'p')
+where n.nspname = %(schema)s and c.relkind in ('r', 'v', 'm', 'f', 'p') and not c.relispartition
   and (pg_has_role(%(role)s, c.relowner, 'USAGE')
        or has_table_privilege(%(role)s, c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
        or has_any_column_privilege(%(role)s, c.oid, 'SELECT, INSERT, UPDATE, REFERENCES'))

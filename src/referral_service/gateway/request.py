@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from urllib.parse import parse_qsl, unquote
 
 from . import errors
@@ -21,6 +22,14 @@ RESERVED = frozenset({"select", "columns", "on_conflict", "order", "limit", "off
 METHODS = frozenset({"GET", "HEAD", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"})
 _RANGE_RE = re.compile(r"^(\d{1,18})-(\d{0,18})$")
 EmbedPath = tuple[str, ...]
+
+
+@lru_cache(maxsize=64)
+def search_path(schema: str, extra: str) -> str:
+    """The request's search_path: its schema, then each of PGRST_DB_EXTRA_SEARCH_PATH's comma-separated schemas,
+    every name quoted on its own (as PostgREST; one quoted "public,extensions" would name no schema)."""
+    names = [schema, *(s.strip() for s in extra.split(","))]
+    return ", ".join('"' + n.replace('"', '""') + '"' for n in names if n)
 
 
 @dataclass(slots=True)

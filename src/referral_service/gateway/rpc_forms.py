@@ -26,14 +26,20 @@ def visible(fn: Function) -> bool:
     return not unnamed or (len(fn.args) == 1 and unnamed[0].type in SINGLE)
 
 
-def _single(fn: Function) -> str | None:
+def single(fn: Function) -> str | None:
+    """The type of a function's one unnamed parameter, if that is all it has."""
     return fn.args[0].type if len(fn.args) == 1 and not fn.args[0].name else None
 
 
+def signature(fn: Function) -> str:
+    """A candidate in PGRST203's message: ``schema.name(a => integer, b => text)``, `` => text`` unnamed."""
+    return f"{fn.schema}.{fn.name}({', '.join(f'{a.name} => {a.type}' for a in fn.args)})"
+
+
 def _pick(fns: list[Function], types: tuple[str, ...], schema: str, name: str) -> Function | None:
-    found = [fn for fn in fns if _single(fn) in types]
+    found = [fn for fn in fns if single(fn) in types]
     if len(found) > 1:
-        shown = ", ".join(f"{schema}.{name}( => {_single(fn)})" for fn in found)
+        shown = ", ".join(signature(fn) for fn in found)
         raise errors.ambiguous_function_between(shown)
     return found[0] if found else None
 

@@ -138,6 +138,8 @@ class SchemaCache:
         return self.rels_from.get((schema, origin), [])
 
 
+# Partitions (PARTITION OF) stay out of the cache, as in PostgREST: only their parent is exposed. Every query
+# over relations below says so, or a partition's columns would have no table to belong to.
 _TABLES = """
 select n.nspname, c.relname, c.relkind, obj_description(c.oid, 'pg_class'),
        c.relkind in ('r', 'p') or (pg_relation_is_updatable(c.oid, true) & 8) = 8,
@@ -163,7 +165,8 @@ select n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod), no
 from pg_attribute a
 join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
 left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
-where n.nspname = any(%s) and c.relkind in ('r', 'v', 'm', 'f', 'p') and a.attnum > 0 and not a.attisdropped
+where n.nspname = any(%s) and c.relkind in ('r', 'v', 'm', 'f', 'p') and not c.relispartition
+  and a.attnum > 0 and not a.attisdropped
 order by c.oid, a.attnum
 """
 
@@ -194,10 +197,10 @@ _COMPUTED = """
 select n.nspname, p.proname, an.nspname, ac.relname, rn.nspname, rc.relname, p.proretset, p.prorows
 from pg_proc p join pg_namespace n on n.oid = p.pronamespace
 join pg_type at on at.oid = p.proargtypes[0]
-join pg_class ac on ac.oid = at.typrelid and ac.relkind in ('r', 'v', 'm', 'f', 'p')
+join pg_class ac on ac.oid = at.typrelid and ac.relkind in ('r', 'v', 'm', 'f', 'p') and not ac.relispartition
 join pg_namespace an on an.oid = ac.relnamespace
 join pg_type rt on rt.oid = p.prorettype
-left join pg_class rc on rc.oid = rt.typrelid and rc.relkind in ('r', 'v', 'm', 'f', 'p')
+left join pg_class rc on rc.oid = rt.typrelid and rc.relkind in ('r', 'v', 'm', 'f', 'p') and not rc.relispartition
 left join pg_namespace rn on rn.oid = rc.relnamespace
 where p.pronargs = 1 and p.prokind = 'f' and n.nspname = any(%s) and rt.oid <> 'void'::regtype
 """
@@ -225,6 +228,7 @@ select n.nspname, p.proname, p.provolatile, p.proretset, format_type(p.prorettyp
                       and not a.attisdropped order by a.attnum), '{}')
 from pg_proc p join pg_namespace n on n.oid = p.pronamespace join pg_type t on t.oid = p.prorettype
 where n.nspname = any(%s) and p.prokind = 'f'
+order by p.oid  -- overloads in creation order, as PostgREST lists them in PGRST203
 """
 
 _ROLES = "select rolname, pg_has_role(current_user, oid, 'MEMBER') from pg_roles"

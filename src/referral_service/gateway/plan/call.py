@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
-
 import orjson
 
 from .. import errors, rpc_forms
 from ..grammar import Condition, parse_filter_value
 from ..request import ApiRequest
 from ..schema import Column, SchemaCache, Table
+from .embed import closest
 from .mutation import _payload
 from .nodes import Call, OutCol, Plan
 from .read import _Aliases, _apply_range, _check_embed_paths, _function_table, _node
@@ -22,8 +21,7 @@ def _plan_call(req: ApiRequest, cache: SchemaCache, max_rows: int | None) -> Pla
     arg_names = {a.name for fn in fns for a in fn.args}
     if not fns:
         keys_all = sorted(k for k, _ in req.rpc_params) if req.method != "POST" else _post_keys(req)
-        close = difflib.get_close_matches(req.name, [n for s, n in cache.functions if s == req.schema], n=1)
-        hint = f"Perhaps you meant to call the function {req.schema}.{close[0]}" if close else None
+        hint = _hint(req, cache, fns, set(keys_all))
         if req.method == "POST" and req.content_type in rpc_forms.RAW_BODIES:
             raise errors.function_not_found_single(req.schema, req.name, rpc_forms.RAW_BODIES[req.content_type])
         json_post = req.method == "POST" and req.content_type in ("application/json", "*/*", "")
@@ -68,15 +66,14 @@ def _plan_call(req: ApiRequest, cache: SchemaCache, max_rows: int | None) -> Pla
         raw = rpc_forms.json_fallback(fns, body_text or "{}", obj, req.schema, req.name)
         matches = [raw[0]] if raw else []
     if not matches:
-        close = difflib.get_close_matches(req.name, [n for s, n in cache.functions if s == req.schema], n=1)
-        hint = f"Perhaps you meant to call the function {req.schema}.{close[0]}" if close else None
-        raise errors.function_not_found(req.schema, req.name, sorted(keys), hint, json_post)
-    if len(matches) > 1:
-        exact = [fn for fn in matches if {a.name for a in fn.args} == keys]
-        if len(exact) != 1:
-            raise errors.ambiguous_function(req.schema, req.name)
-        matches = exact
+        raise errors.function_not_found(req.schema, req.name, sorted(keys), _hint(req, cache, fns, keys), json_post)
+    if len(matches) > 1:  # PostgREST prefers none of them, not even the one whose names match exactly
+        # listed by parameter types, as PostgREST v13 answered: `(a => integer), (a => text)`, `(), ( => text)`
+        matches.sort(key=lambda f: [a.type for a in f.args])
+        raise errors.ambiguous_function_between(", ".join(rpc_forms.signature(fn) for fn in matches))
     fn = matches[0]
+    if raw is None and req.method == "POST" and rpc_forms.single(fn) is not None:
+        raw = (fn, body_text or "{}")  # a single unnamed parameter matched by the key "": it takes the whole body
     types = {a.name: a.type for a in fn.args}
     if body_text is not None and raw is None:
         body_text = rpc_forms.variadic_body(fn, req.body, req.content_type, body_text)
@@ -101,6 +98,19 @@ def _plan_call(req: ApiRequest, cache: SchemaCache, max_rows: int | None) -> Pla
     read_only = req.method in ("GET", "HEAD") or fn.volatility in ("s", "i")
     lo = _apply_range(req, node, max_rows) if fn.returns_set else 0
     return Plan(req, node, read_only, call=call, offset=lo, count=req.prefer.count)
+
+
+def _hint(req: ApiRequest, cache: SchemaCache, fns: list, keys: set[str]) -> str | None:
+    """PostgREST's noRpcHint: with no function of that name, the closest name among the callable functions of
+    the schema; with some, the closest of their parameter lists, written ``(a, b)`` sorted."""
+    if not fns:
+        names = sorted({n for (s, n), group in cache.functions.items()
+                        if s == req.schema and any(rpc_forms.visible(f) for f in group)})
+        best = closest(req.name, names)
+        return f"Perhaps you meant to call the function {req.schema}.{best}" if best else None
+    lists = sorted({"(" + ", ".join(sorted(a.name for a in fn.args)) + ")" for fn in fns})
+    best = closest("(" + ", ".join(sorted(keys)) + ")", lists)
+    return f"Perhaps you meant to call the function {req.schema}.{req.name}{best}" if best else None
 
 
 def _fits(fn: object, keys: set[str]) -> bool:

@@ -78,7 +78,8 @@ def _fuzzy_hint(cache: SchemaCache, schema: str, origin: str, target: str,
     target itself, so a wrong hint gets none); an origin without relationships gets the closest origin that
     has some."""
     if candidates:
-        best = closest(target, sorted({r.function or r.foreign_table for r in candidates}))
+        # the targets' table names, computed relationships' too (PostgREST's relForeignTable), never a function's
+        best = closest(target, sorted({r.foreign_table for r in candidates}))
         return f"Perhaps you meant '{best}' instead of '{target}'." if best and best != target else None
     origins = sorted({o for s, o in cache.rels_from if s == schema and o != origin})
     best = closest(origin, origins)
@@ -87,13 +88,26 @@ def _fuzzy_hint(cache: SchemaCache, schema: str, origin: str, target: str,
 
 def closest(word: str, options: list[str], minimum: float = 0.33) -> str | None:
     """The option with the best Levenshtein similarity (1 - distance / longer length), as the fuzzyset
-    library PostgREST uses re-scores its matches; None below ``minimum``."""
+    library PostgREST uses re-scores its matches: the word lower-cased against each option's normalised form
+    (lower case, only letters, digits, spaces and commas: ``get_user`` is ``getuser``, ``(id)`` is ``id``), so
+    ``function_returning_set_of_rows`` is not close to ``active_users`` (0.30) as PostgREST answers; an equal
+    option (ignoring case) wins; None below ``minimum``."""
+    norm = word.lower()
+    for opt in options:
+        if opt.lower() == norm:
+            return opt
     best, score = None, minimum
     for opt in options:
-        s = 1 - _levenshtein(word.lower(), opt.lower()) / max(len(word), len(opt), 1)
-        if s > score:
+        other = _normalised(opt)
+        longer = max(len(norm), len(other))
+        s = 1 - _levenshtein(norm, other) / longer if longer else 0.0
+        if s >= score and (best is None or s > score):
             best, score = opt, s
     return best
+
+
+def _normalised(text: str) -> str:
+    return "".join(c for c in text.lower() if c.isalnum() or c.isspace() or c == ",")
 
 
 def _levenshtein(a: str, b: str) -> int:
