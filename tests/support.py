@@ -15,6 +15,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+import psycopg
+from psycopg import sql
 
 from referral_service import localdb
 from referral_service.pgbouncer import Bouncer
@@ -22,6 +24,17 @@ from referral_service.pgbouncer import Bouncer
 
 def with_database(url: str, dbname: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path=f"/{dbname}"))
+
+
+def fresh_database(superuser_dsn: str, dbname: str, schema_sql: str) -> str:
+    """Drop and create `dbname` on the test server, run `schema_sql` in it; its superuser URL."""
+    with psycopg.connect(superuser_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(dbname)))
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(dbname)))
+    url = with_database(superuser_dsn, dbname)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(schema_sql)
+    return url
 
 
 def with_login(url: str, user: str, password: str, dbname: str | None = None, port: int | None = None) -> str:

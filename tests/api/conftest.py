@@ -12,7 +12,7 @@ import jwt
 import psycopg
 import pytest
 
-from tests.support import bouncer_for, gateway_process, with_database, with_login
+from tests.support import bouncer_for, fresh_database, gateway_process, with_login
 
 HERE = Path(__file__).parent
 SECRET = "gateway-test-secret-0123456789abcdef0123"
@@ -35,13 +35,7 @@ def make_token(secret: str = SECRET, **claims: object) -> str:
 
 @pytest.fixture(scope="session")
 def gateway_db(superuser_dsn: str) -> str:
-    with psycopg.connect(superuser_dsn, autocommit=True) as conn:
-        conn.execute(f"drop database if exists {DB} with (force)")
-        conn.execute(f"create database {DB}")
-    url = with_database(superuser_dsn, DB)
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute((HERE / "fixture_schema.sql").read_text())
-    return url
+    return fresh_database(superuser_dsn, DB, (HERE / "fixture_schema.sql").read_text())
 
 
 @pytest.fixture(scope="session", params=["direct", "pgbouncer"])

@@ -17,7 +17,7 @@ import jwt
 import psycopg
 import pytest
 
-from tests.support import gateway_process, with_database, with_login
+from tests.support import fresh_database, gateway_process, with_login
 
 DB = "settings_parity"
 SECRET = "settings-parity-secret-0123456789abcdef"
@@ -51,13 +51,7 @@ grant execute on function api.admin_only() to sp_admin;
 
 @pytest.fixture(scope="module")
 def parity_db(superuser_dsn: str) -> str:
-    with psycopg.connect(superuser_dsn, autocommit=True) as conn:
-        conn.execute(f"drop database if exists {DB} with (force)")
-        conn.execute(f"create database {DB}")
-    url = with_database(superuser_dsn, DB)
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(SCHEMA)
-    return url
+    return fresh_database(superuser_dsn, DB, SCHEMA)
 
 
 def _env(parity_db: str, **extra: str) -> dict[str, str]:

@@ -7,10 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 
-from tests.support import gateway_process, with_database, with_login
+from tests.support import fresh_database, gateway_process, with_login
 
 HERE = Path(__file__).parent
 DB = "parity_test"
@@ -19,13 +18,7 @@ SECRET = "parity-test-secret-0123456789abcdef0123"
 
 @pytest.fixture(scope="session")
 def parity_db(superuser_dsn: str) -> str:
-    with psycopg.connect(superuser_dsn, autocommit=True) as conn:
-        conn.execute(f"drop database if exists {DB} with (force)")
-        conn.execute(f"create database {DB}")
-    url = with_database(superuser_dsn, DB)
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute((HERE / "fixture.sql").read_text())
-    return url
+    return fresh_database(superuser_dsn, DB, (HERE / "fixture.sql").read_text())
 
 
 def _gateway(parity_db: str, folder: Path, aggregates: bool) -> Iterator[str]:

@@ -11,7 +11,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.support import bouncer_for, gateway_process, with_database, with_login
+from tests.support import bouncer_for, fresh_database, gateway_process, with_login
 
 HERE = Path(__file__).parent
 DB = "parity_tx"
@@ -20,13 +20,7 @@ SECRET = "parity-tx-secret-0123456789abcdef01234567"
 
 @pytest.fixture(scope="session")
 def ptx_db(superuser_dsn: str) -> str:
-    with psycopg.connect(superuser_dsn, autocommit=True) as conn:
-        conn.execute(f"drop database if exists {DB} with (force)")
-        conn.execute(f"create database {DB}")
-    url = with_database(superuser_dsn, DB)
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute((HERE / "fixture.sql").read_text())
-    return url
+    return fresh_database(superuser_dsn, DB, (HERE / "fixture.sql").read_text())
 
 
 def _env(db_url: str, **extra: str) -> dict[str, str]:
