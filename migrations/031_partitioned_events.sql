@@ -22,12 +22,20 @@
 --   events wait until it commits (measured: see docs/scaling.md), then go on against the new table (a
 --   waiting insert re-resolves the name after the lock; nothing is lost, tests/db/test_event_partitions.py).
 --   A weaker lock (writes blocked, reads allowed) would have to be upgraded for the swap at the end, and
---   log_event, which reads then writes, would deadlock against that upgrade.
+--   log_event, which reads then writes, would deadlock against that upgrade. The new foreign keys need
+--   SHARE ROW EXCLUSIVE on api.offers and internal.users: taken first, so writes of offers and users wait
+--   too (reads go on), and a transaction that deletes an offer (cascading to events) cannot deadlock with us.
+-- * The old table is emptied and moved aside (internal.analytics_events_unpartitioned), not dropped here:
+--   dropping it removes its foreign-key triggers from api.offers, which takes ACCESS EXCLUSIVE on offers,
+--   and a log_event that read an offer and waits for events would deadlock with that. A one-off pg_cron job
+--   (drop-unpartitioned-events) drops it in a transaction of its own a few minutes later, then unschedules
+--   itself.
 -- * inserted_xid is copied as it was: the rollups' insertion watermark (027) still tells counted from not
 --   counted; a new transaction id on every row would count all history a second time.
 
 set local search_path = pg_catalog;  -- every name below is qualified; deparsed views and indexes come out qualified
 
+lock table api.offers, internal.users in share row exclusive mode;
 lock table api.analytics_events in access exclusive mode;
 
 -- What the old table carries that the new one must carry too, read from the catalog so that columns,
@@ -287,7 +295,31 @@ begin
 end
 $$;
 
-drop table api.analytics_events_unpartitioned;  -- refuses if anything else still depends on it
+-- the old table, empty, out of the API schema until the job below drops it
+truncate api.analytics_events_unpartitioned;
+alter table api.analytics_events_unpartitioned set schema internal;
+
+create function internal.drop_unpartitioned_events() returns boolean
+language plpgsql
+set search_path = pg_catalog
+set lock_timeout = '200ms'  -- the drop locks api.offers: readers of offers queue behind it at most this long
+as $$
+begin
+    begin
+        drop table if exists internal.analytics_events_unpartitioned;  -- refuses if anything still depends on it
+    exception when lock_not_available then
+        return false;  -- busy: the next run (10 minutes) tries again
+    end;
+    if exists (select from cron.job where jobname = 'drop-unpartitioned-events') then
+        perform cron.unschedule('drop-unpartitioned-events');
+    end if;
+    return true;
+end
+$$;
+comment on function internal.drop_unpartitioned_events() is
+    'One-off (migration 031): drop the emptied pre-partitioning events table, then unschedule this job (false: busy, retried).';
+revoke execute on function internal.drop_unpartitioned_events() from public;
+select cron.schedule('drop-unpartitioned-events', '*/10 * * * *', 'select internal.drop_unpartitioned_events()');
 
 -- Retention drops whole partitions. A partition goes when it ends before the cutoff (the retention period,
 -- and the rollups' time watermark) and none of its rows is above the rollups' insertion watermark (a
