@@ -74,10 +74,18 @@ from (
 ) r
 """
 
+EVENT_DAYS = 60  # events are spread over this many days before now
+
+# The monthly partitions of the events' time range (migration 031), so no row lands in the default partition.
+PARTITIONS_SQL = f"""
+select internal.create_event_partitions(now() - interval '{EVENT_DAYS} days', interval '{EVENT_DAYS} days')
+where to_regprocedure('internal.create_event_partitions(timestamptz, interval)') is not null
+"""
+
 # $1 chunk size, $2 number of offers; popularity skewed towards low row numbers (power law)
-EVENTS_SQL = """
+EVENTS_SQL = f"""
 insert into api.analytics_events (event_type, event_data, offer_id, created_at)
-select 'offer_view', jsonb_build_object('offer_id', i.id), i.id, now() - random() * interval '60 days'
+select 'offer_view', jsonb_build_object('offer_id', i.id), i.id, now() - random() * interval '{EVENT_DAYS} days'
 from (select 1 + floor(power(random(), 3) * $2::int)::int as rn from generate_series(1, $1::int)) r
 join seed_offer_ids i using (rn)
 """
@@ -136,6 +144,9 @@ def seed(url: str, offers: int, events: int, progress: Progress | None = None) -
         available = conn.execute("select count(*) from api.offers").fetchone()[0]
     if events and not available:
         raise OperatorError("no offers to attach events to: add offers first (--offers N)")
+    if events:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(PARTITIONS_SQL)
     ids = ["create temp table seed_offer_ids as select row_number() over ()::int as rn, id from api.offers",
            "alter table seed_offer_ids add primary key (rn)", "analyze seed_offer_ids",
            "set session_replication_role = replica"]

@@ -16,6 +16,7 @@ import pytest
 
 from referral_service import config, localdb
 from referral_service.migrate import migrate
+from referral_service.seed import seed
 from tests.conftest import act_as
 from tests.db.test_offers import add_offer
 
@@ -327,3 +328,17 @@ def test_the_migration_moves_every_row_and_writes_during_it_wait_and_land(premig
         # the rollups of the older days come out the same after a refresh: nothing counted twice
         conn.execute("select internal.refresh_rollups(now())")
         assert conn.execute(OLD_ROLLUPS).fetchone() == rollups_before
+
+
+def test_seeding_creates_the_partitions_of_its_time_range(premigration):
+    migrate(premigration, log=lambda _line: None)  # up to date, whichever test ran first
+    with psycopg.connect(premigration, autocommit=True) as conn:  # no month has a partition now
+        for (partition,) in conn.execute("select partition::text from internal.event_partitions()"
+                                         " where starts is not null").fetchall():
+            conn.execute(f"drop table {partition}")
+    stats = seed(premigration, offers=50, events=5000)
+    assert stats["events"] == 5000
+    with psycopg.connect(premigration, autocommit=True) as conn:
+        assert conn.execute("select count(*) from internal.analytics_events_default").fetchone()[0] == 0
+        assert conn.execute("select count(*) from api.analytics_events where created_at > now() - interval '61 days'"
+                            " and event_data ->> 'offer_id' is not null").fetchone()[0] >= 5000
