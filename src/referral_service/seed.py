@@ -79,8 +79,8 @@ EVENT_DAYS = 60  # events are spread over this many days before now
 # The monthly partitions of the events' time range (migration 031), so no row lands in the default partition.
 PARTITIONS_SQL = f"""
 select internal.create_event_partitions(now() - interval '{EVENT_DAYS} days', interval '{EVENT_DAYS} days')
-where to_regprocedure('internal.create_event_partitions(timestamptz, interval)') is not null
 """
+PARTITIONED_SQL = "select to_regprocedure('internal.create_event_partitions(timestamptz, interval)') is not null"
 
 # $1 chunk size, $2 number of offers; popularity skewed towards low row numbers (power law)
 EVENTS_SQL = f"""
@@ -146,7 +146,8 @@ def seed(url: str, offers: int, events: int, progress: Progress | None = None) -
         raise OperatorError("no offers to attach events to: add offers first (--offers N)")
     if events:
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(PARTITIONS_SQL)
+            if conn.execute(PARTITIONED_SQL).fetchone()[0]:  # a database before migration 031 has none
+                conn.execute(PARTITIONS_SQL)
     ids = ["create temp table seed_offer_ids as select row_number() over ()::int as rn, id from api.offers",
            "alter table seed_offer_ids add primary key (rn)", "analyze seed_offer_ids",
            "set session_replication_role = replica"]
