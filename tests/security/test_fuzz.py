@@ -84,6 +84,8 @@ def test_fuzz_openapi(secured, security_db, actor):
     after = _states(security_db.app_url)
     _pause_cron(security_db.app_url, False)
     changed = {t for t in set(before) | set(after) if before.get(t) != after.get(t)}
+    # events are stored in monthly partitions (migration 031), written only through api.analytics_events
+    changed = {"api.analytics_events" if t.startswith("internal.analytics_events_") else t for t in changed}
     print(f"\nfuzz as {actor}: {FUZZED[actor]} requests, {len(failures)} failures, changed tables {sorted(changed)}")
     assert not failures, "\n".join(failures[:20])
     if actor in MAY_CHANGE:
