@@ -150,6 +150,31 @@ def test_a_time_range_reads_only_its_partitions(db, offer):
     assert "analytics_events_y2026m03" not in plan and "analytics_events_default" not in plan
 
 
+def test_the_partitioned_table_over_http_reads_for_admins_and_shows_no_partition(app_gateway):
+    admin = app_gateway.client(app_gateway.login(app_gateway.admin_email, app_gateway.admin_password))
+    with admin, app_gateway.client() as anon:
+        offer = admin.post("/offers", headers={"Prefer": "return=representation"},
+                           json={"title": "Partitioned over HTTP", "institution": "Bank", "offer_type": "bank",
+                                 "requirements": "Deposit", "status": "active"}).json()[0]["id"]
+        try:
+            event = anon.post("/rpc/log_event", json={"event_type": "offer_view", "event_data": {"offer_id": offer}})
+            assert event.status_code == 200, event.text
+            since = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)).isoformat()
+            rows = admin.get("/analytics_events", params={"offer_id": f"eq.{offer}", "created_at": f"gte.{since}",
+                                                          "select": "id,event_type"})
+            assert rows.status_code == 200 and rows.json() == [{"id": event.json(), "event_type": "offer_view"}]
+            refused = admin.post("/analytics_events", headers={"Prefer": "return=representation"},
+                                 json={"event_type": "offer_view", "event_data": {}, "offer_id": offer})
+            assert refused.status_code == 403 and refused.json()["code"] == "42501"
+            assert anon.get("/analytics_events").status_code == 401
+            doc = admin.get("/").json()
+            assert "/analytics_events" in doc["paths"] and not any("analytics_events_" in p for p in doc["paths"])
+            columns = doc["definitions"]["analytics_events"]["properties"]
+            assert [c for c in columns if "<pk/>" in columns[c].get("description", "")] == ["id", "created_at"]
+        finally:
+            admin.delete(f"/offers?id=eq.{offer}")
+
+
 # --- retention ----------------------------------------------------------------------------------------------
 
 @pytest.fixture
