@@ -118,6 +118,7 @@ create function internal.event_partitions()
 returns table (partition regclass, starts timestamptz, ends timestamptz)
 language sql stable
 set search_path = pg_catalog
+set datestyle = 'ISO, YMD'  -- the bounds are printed and read back in one known style
 as $$
     select c.oid::regclass, b[1]::timestamptz, b[2]::timestamptz
     from pg_inherits i
@@ -222,6 +223,7 @@ begin
             message = 'create_event_partitions needs a reference time and an interval ahead between 0 and 10 years',
             hint = 'e.g. select internal.create_event_partitions(now(), interval ''3 months'')';
     end if;
+    perform pg_advisory_xact_lock(1031, 1);  -- one run at a time (the job and a manual call)
     for m in
         select generate_series(date_trunc('month', as_of at time zone 'UTC'),
                                date_trunc('month', (as_of + ahead) at time zone 'UTC'), interval '1 month')::date
@@ -336,9 +338,10 @@ declare
     days integer := (select (value #>> '{}')::integer from internal.settings where name = 'analytics_retention_days');
     counted xid8 := (select counted_before from internal.rollup_state);
     cutoff timestamptz;
-    p record;
+    candidates regclass[];
+    sizes bigint[];
+    part regclass;
     n bigint;
-    locked boolean := false;
     uncounted boolean;
     removed bigint := 0;
 begin
@@ -346,19 +349,23 @@ begin
         return 0;
     end if;
     cutoff := least(as_of - make_interval(days => days), internal.rollup_watermark());
-    for p in select partition from internal.event_partitions() where ends <= cutoff order by starts loop
-        -- counted before the lock: a partition this old receives (rare) back-dated rows only, and such a
-        -- row is above the watermark, so the check under the lock keeps the partition
-        execute format('select count(*) from %s', p.partition) into n;
-        if not locked then
-            lock table api.analytics_events in access exclusive mode;
-            locked := true;
-        end if;
-        execute format('select exists (select from %s where inserted_xid >= $1)', p.partition)
-            into uncounted using counted;
+    select array_agg(partition order by starts) into candidates
+    from internal.event_partitions() where ends <= cutoff;
+    -- counted before the lock, so that counting holds no one up: a partition this old receives (rare)
+    -- back-dated rows only, and such a row is above the watermark, so the check under the lock keeps it
+    for i in 1 .. coalesce(cardinality(candidates), 0) loop
+        execute format('select count(*) from %s', candidates[i]) into n;
+        sizes[i] := n;
+    end loop;
+    if candidates is not null then
+        lock table api.analytics_events in access exclusive mode;
+    end if;
+    for i in 1 .. coalesce(cardinality(candidates), 0) loop
+        part := candidates[i];
+        execute format('select exists (select from %s where inserted_xid >= $1)', part) into uncounted using counted;
         if not uncounted then  -- else an event not counted yet: the partition waits for the next run
-            execute format('drop table %s', p.partition);
-            removed := removed + n;
+            execute format('drop table %s', part);
+            removed := removed + sizes[i];
         end if;
     end loop;
     delete from internal.analytics_events_default where created_at < cutoff and inserted_xid < counted;
