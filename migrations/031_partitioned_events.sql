@@ -24,7 +24,8 @@
 --   A weaker lock (writes blocked, reads allowed) would have to be upgraded for the swap at the end, and
 --   log_event, which reads then writes, would deadlock against that upgrade. The new foreign keys need
 --   SHARE ROW EXCLUSIVE on api.offers and internal.users: taken first, so writes of offers and users wait
---   too (reads go on), and a transaction that deletes an offer (cascading to events) cannot deadlock with us.
+--   too (sign-ins among them; reads go on), and a transaction that deletes an offer or a user (cascading to
+--   events) cannot deadlock with us.
 -- * The old table is emptied and moved aside (internal.analytics_events_unpartitioned), not dropped here:
 --   dropping it removes its foreign-key triggers from api.offers, which takes ACCESS EXCLUSIVE on offers,
 --   and a log_event that read an offer and waits for events would deadlock with that. A one-off pg_cron job
