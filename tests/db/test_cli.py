@@ -8,6 +8,8 @@ import sys
 import psycopg
 import pytest
 
+from referral_service.backup.restore import drop_database
+
 
 def cli(*args, env=None, stdin=""):
     return subprocess.run([sys.executable, "-m", "referral_service.cli", *args], input=stdin,
@@ -72,9 +74,8 @@ def test_backup_verify_and_restore_round_trip(server, app_db_url, superuser_dsn,
                 == (secrets.jwt_secret,)
         again = cli("restore", str(dumps[0]), "--target", "cli_restored", env=server)
         assert again.returncode == 1 and "already exists" in again.stderr
-    finally:
-        with psycopg.connect(superuser_dsn, autocommit=True) as conn:
-            conn.execute("drop database if exists cli_restored with (force)")
+    finally:  # the database and the pg_cron jobs restore scheduled for it (else they fail every minute)
+        drop_database(superuser_dsn, "cli_restored")
     with psycopg.connect(app_db_url) as conn:
         assert conn.execute("select ok, verified from internal.backup_runs order by id desc limit 1"
                             ).fetchone() == (True, True)
