@@ -259,8 +259,9 @@ begin
               and s.toplevel
               and r.rolname in ('anonymous', 'app_user', 'app_admin')
               and s.query ~* '^\s*(with|select|insert|update|delete|table|values)\M'
-              and s.query !~* '(internal\.secrets|\mpassword\s*=|jwt_secret|alter\s+(role|user)|pgp_sym|set_config\s*\(\s*''request\.)'
-              and s.query !~* '(api\.dashboard|dashboard_events_per_day|internal\.ops_metrics|statement_stats|query_stats|auth\.check_session|set_config\s*\(\s*''role'')'
+              and s.query !~* '(internal\.secrets|\mpassword\s*=|jwt_secret|alter\s+(role|user)|pgp_sym|\mset_config\s*\()'
+              -- (set_config: the gateway's per-request settings; normalised, every name in it is $n)
+              and s.query !~* '(api\.dashboard|dashboard_events_per_day|internal\.ops_metrics|statement_stats|query_stats|auth\.check_session)'
         $body$ $f$, ext_schema);
 end
 $$;
