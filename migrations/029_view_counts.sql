@@ -11,11 +11,13 @@
 -- Retention (011) deletes only counted events: a view it deleted still counts, as on the dashboard (the old
 -- view counted only the events still stored).
 
+-- Stored most viewed first: the index on views then reads the heap in order, which PostgreSQL counts as cheap.
 create materialized view internal.offer_view_totals as
     select t.offer_id, t.views, s.counted_before, s.last_rolled_up_to
     from (select offer_id, sum(views)::bigint as views from internal.offer_view_daily group by offer_id) t,
          internal.rollup_state s
-    where s.counted_before is not null and s.last_rolled_up_to is not null;
+    where s.counted_before is not null and s.last_rolled_up_to is not null
+    order by t.views desc;
 comment on materialized view internal.offer_view_totals is
     'offer_view events per offer counted by the rollups, with the watermarks they were counted up to.';
 create unique index idx_offer_view_totals_offer on internal.offer_view_totals (offer_id);
@@ -49,14 +51,16 @@ grant execute on function internal.offer_views_since_totals() to app_admin;
 
 -- Two disjoint parts, each sorted by view_count, merged: "most viewed first" with a limit reads about limit +
 -- (offers viewed since the refresh) rows. Offers without recent views: their total, in the order of
--- idx_offer_view_totals_views; offers with recent views: total + recent, a small sort.
+-- idx_offer_view_totals_views (cheaper than sorting even for all rows, since the heap is stored in that order),
+-- the recent ones left out by a hashed NOT IN, a filter that keeps the order (an anti join would hash the totals
+-- and sort them all: 370 ms at 1M offers). Offers with recent views: total + recent, a small sort.
 -- security_invoker: the caller's rights and RLS apply (admins only; draft offers never leak), as before.
 create or replace view api.offer_view_counts with (security_invoker = true) as
     select c.offer_id, o.title, c.view_count
     from (
         (select t.offer_id, t.views as view_count
          from internal.offer_view_totals t
-         where not exists (select from internal.offer_views_since_totals() r where r.offer_id = t.offer_id)
+         where t.offer_id not in (select r.offer_id from internal.offer_views_since_totals() r)
          order by t.views desc)
         union all
         (select r.offer_id, coalesce(t.views, 0) + r.views
@@ -79,6 +83,7 @@ set search_path = pg_catalog
 as $$
 begin
     refresh materialized view concurrently internal.offer_view_totals;
+    analyze internal.offer_view_totals;  -- the order of the heap against the index, for the planner
 end
 $$;
 comment on function internal.refresh_view_totals() is 'Recompute the per-offer view totals from the daily rollups.';
