@@ -31,6 +31,19 @@ RECONNECT_TIMEOUT = 2.0
 CONNECT_TIMEOUT = 5  # seconds; bounds a connection attempt to an unreachable host
 
 
+class LifoPool(AsyncConnectionPool):
+    """Hands out the connection returned last. psycopg_pool's queue is first-in first-out, so under light load
+    every request woke another backend in turn (all ``PGRST_DB_POOL`` of them once a burst had grown the pool):
+    PostgreSQL's CPU per request doubled (bench W2, one client: 183-217 µs with 10 connections in turn, 103-117
+    µs with one), its caches cold each time. Last-in first-out keeps reusing the warm ones; the others stay idle
+    and are closed after ``max_idle``, the oldest first, as before."""
+
+    async def _get_ready_connection(self, timeout: float | None) -> Any:
+        if len(self._pool) > 1:
+            self._pool.rotate(1)  # the newest to the front, where the base class takes it; the rest keep their order
+        return await super()._get_ready_connection(timeout)
+
+
 class Gateway:
     """The core ASGI app: one catch-all route."""
 
@@ -55,7 +68,7 @@ class Gateway:
         _quiet_pool_log()
         kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": CONNECT_TIMEOUT,
                                   "prepare_threshold": 1 if s.db_prepared_statements else None}
-        self.pool = AsyncConnectionPool(s.db_uri, min_size=1, max_size=s.db_pool, kwargs=kwargs,
+        self.pool = LifoPool(s.db_uri, min_size=1, max_size=s.db_pool, kwargs=kwargs,
                                         timeout=s.db_pool_acquisition_timeout, open=False,
                                         connection_class=tracked_connection_class(self.health),
                                         reconnect_timeout=RECONNECT_TIMEOUT)
