@@ -40,8 +40,6 @@ class Metrics:
                                            "Limit decisions made locally because Redis was unreachable", registry=r)
         self.cron_last_failed = Gauge("referral_cron_last_run_failed", "1 while a pg_cron job's newest run is a failure",
                                       ["jobname"], registry=r, multiprocess_mode="mostrecent")
-        self.cron_last_failed = Gauge("referral_cron_last_run_failed", "1 while a pg_cron job's newest run is a failure",
-                                      ["jobname"], registry=r, multiprocess_mode="mostrecent")
         self.ops = {
             name: Gauge(name, help_text, registry=r, multiprocess_mode="mostrecent")
             for name, help_text in [
@@ -72,9 +70,6 @@ class Metrics:
             if name == "referral_cron_failed_runs_total":
                 for job, failures in value.items():
                     self.cron_failed.labels(job).set(failures)
-            elif name == "referral_cron_last_run_failed":
-                for job, failed in value.items():
-                    self.cron_last_failed.labels(job).set(failed)
             elif name == "referral_cron_last_run_failed":
                 for job, failed in value.items():
                     self.cron_last_failed.labels(job).set(failed)
