@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 import sys
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 
 import click
-import httpx
 import psycopg
 
 from .. import config, localdb
@@ -57,12 +58,16 @@ def _gateway() -> list[Line]:
 
 
 def _probe(part: str, url: str, what: str) -> Line:
+    """One GET with the standard library: httpx is a test dependency, absent where only the service is installed."""
     try:
-        reply = httpx.get(url, timeout=2)
-    except httpx.HTTPError:
+        with urllib.request.urlopen(url, timeout=2) as reply:
+            status, raw = reply.status, reply.read(400)
+    except urllib.error.HTTPError as err:  # a non-2xx answer: still an answer
+        status, raw = err.code, err.read(400)
+    except (OSError, ValueError):
         return Line(part, False, f"{what}: not answering")
-    body = reply.text.strip()[:120]
-    return Line(part, reply.status_code == 200, f"{what}: {reply.status_code} {body}")
+    body = " ".join(raw.decode("utf-8", "replace").split())[:120]  # one line per part
+    return Line(part, status == 200, f"{what}: {status} {body}")
 
 
 def _pgbouncer() -> Line:
