@@ -61,10 +61,11 @@ def postmaster_pid(pgdata: Path) -> int:
 
 
 class Meter:
-    """CPU of the gateway, PostgreSQL and the load generator over one run, in µs per request."""
+    """CPU of the gateway, PostgreSQL, PgBouncer (when in the path) and the load generator over one run, in µs
+    per request."""
 
-    def __init__(self, gateway_root: int | None, postmaster: int) -> None:
-        self.gateway_root, self.postmaster = gateway_root, postmaster
+    def __init__(self, gateway_root: int | None, postmaster: int, bouncer: int | None = None) -> None:
+        self.gateway_root, self.postmaster, self.bouncer = gateway_root, postmaster, bouncer
 
     def __enter__(self) -> Meter:
         self._start = self._sample()
@@ -78,6 +79,8 @@ class Meter:
         out = {"pg": tree_seconds([self.postmaster]), "load": children_seconds()}
         if self.gateway_root is not None:
             out["gateway"] = tree_seconds([self.gateway_root])
+        if self.bouncer is not None:  # a daemon of its own (parent: init), in no tree above
+            out["bouncer"] = tree_seconds([self.bouncer])
         return out
 
     def per_request(self, requests: int) -> dict[str, float]:

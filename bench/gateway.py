@@ -16,7 +16,8 @@ SERVE = Path(sys.executable).with_name("referral-service")
 
 
 class Gateway:
-    def __init__(self, db_url: str, jwt_secret: str, workers: int, pool: int) -> None:
+    def __init__(self, db_url: str, jwt_secret: str, workers: int, pool: int,
+                 extra_env: dict[str, str] | None = None) -> None:
         self.port = localdb.free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.admin = f"http://127.0.0.1:{localdb.free_port()}"  # the admin server: /ready, /metrics
@@ -28,6 +29,7 @@ class Gateway:
             "PGRST_ADMIN_SERVER_PORT": self.admin.rsplit(":", 1)[1],
             # the bench is one client hammering the service: per-client limits would measure the limiter
             "REFERRAL_RATE_LIMIT": "0", "REFERRAL_AUTH_RATE_LIMIT": "0", "REFERRAL_CLIENT_MAX_IN_FLIGHT": "0",
+            **(extra_env or {}),  # e.g. the PgBouncer path's listen URI and prepared statements off
         }
         self.workers = workers
         self.proc: subprocess.Popen | None = None

@@ -33,19 +33,25 @@ def wrk(base: str, method: str, path: str, body: str | None, headers: dict[str, 
             "non_2xx": r["non_2xx"]}
 
 
-def pgbench(url: str, script: str, variables: dict[str, str], clients: int, duration: int, role: str) -> dict:
-    """`pgbench -M prepared` with per-transaction logs, so percentiles are computed like wrk's.
+def pgbench(url: str, script: str, variables: dict[str, str], clients: int, duration: int, role: str,
+            protocol: str = "prepared") -> dict:
+    """`pgbench -M prepared` (or `-M extended`) with per-transaction logs, so percentiles are computed like wrk's.
 
-    In pipeline mode pgbench prepares every statement when it connects, before the script's set_config
-    runs; the authenticator may not even look into the API schema, so the session starts as `role`."""
+    In pipeline mode with `-M prepared`, pgbench prepares every statement when it connects, before the script's
+    set_config runs; the authenticator may not even look into the API schema, so the session starts as `role`.
+    `-M extended` (through PgBouncer in transaction mode, where prepared statements cannot go in 1.18) parses
+    each statement in its turn, after the script's set_config; PgBouncer would refuse the `options` startup
+    parameter anyway."""
     parts = urlsplit(url)
     env = {**os.environ, "PGPASSWORD": parts.password or "", "PGHOST": parts.hostname or "",
-           "PGPORT": str(parts.port), "PGUSER": parts.username or "", "PGDATABASE": parts.path.lstrip("/"),
-           "PGOPTIONS": f"-c role={role}"}
+           "PGPORT": str(parts.port), "PGUSER": parts.username or "", "PGDATABASE": parts.path.lstrip("/")}
+    env.pop("PGOPTIONS", None)
+    if protocol == "prepared":
+        env["PGOPTIONS"] = f"-c role={role}"
     with tempfile.TemporaryDirectory(prefix="bench-pgbench-") as tmp:
         script_file = Path(tmp) / "script.sql"
         script_file.write_text(script)
-        cmd = [PGBENCH, "-n", "-M", "prepared", "-c", str(clients), "-j", str(min(2, clients)),
+        cmd = [PGBENCH, "-n", "-M", protocol, "-c", str(clients), "-j", str(min(2, clients)),
                "-T", str(duration), "-f", str(script_file), "--log", f"--log-prefix={tmp}/tx"]
         for name, value in variables.items():
             cmd += ["-D", f"{name}={value}"]
