@@ -14,6 +14,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from . import anonymous, errors, execute, explain, media, openapi, plan as planner, request, response, routing, schema
 from . import target
+from .query import main_statement
+from .shapes import ShapeCache, Statement, plan_with_cache
 from .auth import Authenticator
 from .health import DbHealth, reports_connection_loss, tracked_connection_class
 from .middleware.cors import CORSMiddleware
@@ -54,6 +56,7 @@ class Gateway:
         self.pre_request = execute.pre_request_sql(settings.db_pre_request)
         self.pool: AsyncConnectionPool | None = None
         self.cache: schema.SchemaCache | None = None
+        self.shapes = ShapeCache(0)  # plans per request shape for this schema cache (reload replaces both)
         self.media: media.MediaCache | None = None  # media-type handlers, loaded with the schema cache
         self._tasks: list[asyncio.Task] = []
         self._direct_uri = settings.db_listen_uri or settings.db_uri
@@ -93,7 +96,7 @@ class Gateway:
         async with await psycopg.AsyncConnection.connect(self._direct_uri, autocommit=True) as conn:
             cache = await schema.load(conn, self.schemas)
             self.media = await media.load(conn, self.schemas)
-            self.cache = cache
+            self.cache, self.shapes = cache, ShapeCache(self.settings.server_shape_cache)
         self.on_reload()
         log.info("schema cache loaded: %d relations", len(self.cache.tables))
 
@@ -162,7 +165,7 @@ class Gateway:
         path = openapi.root_path(target.request_path(scope), method, self.settings)  # db-root-spec
         req = request.build(method, path, scope["query_string"].decode("latin-1"),
                             scope["headers"], body, self.schemas, self.settings.db_plan_enabled)
-        cache = self.cache
+        cache, shapes = self.cache, self.shapes  # together: the shapes were planned with this cache
         if cache is None:
             raise errors.schema_cache_not_ready()
         if method == "OPTIONS":
@@ -180,8 +183,7 @@ class Gateway:
             raise errors.role_refused(auth.role, auth.role in cache.roles)
         if not auth.authed:
             anonymous.check(req, self.settings.server_anon_max_value_length, self.settings.server_anon_max_body_bytes)
-        plan = planner.plan(req, cache, self.settings.db_max_rows, self.settings.db_aggregates_enabled)
-        media.negotiate(plan, self.media, self.settings.db_plan_enabled)
+        plan = plan_with_cache(shapes, req, lambda r: self._plan(r, cache))
         rollback = execute.tx_rollback(req, self.settings.db_tx_end)
         decide = response.needs_decision(plan)
         search_path = request.search_path(req.schema, self.settings.db_extra_search_path)
@@ -213,6 +215,12 @@ class Gateway:
         if self.router is not None:  # read your own writes: the commit's WAL position (routing.py)
             headers = [*headers, *routing.lsn_header(pending.wal_lsn if pending is not None else res.wal_lsn)]
         return status, headers, body
+
+    def _plan(self, req: request.ApiRequest, cache: schema.SchemaCache) -> tuple[planner.Plan, Statement]:
+        s = self.settings
+        plan = planner.plan(req, cache, s.db_max_rows, s.db_aggregates_enabled)
+        media.negotiate(plan, self.media, s.db_plan_enabled)
+        return plan, main_statement(plan)
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:

@@ -89,7 +89,7 @@ async def run(
     (``req.explain``) gets the EXPLAIN rows of the main statement as its body. ``wal_lsn`` (read replicas
     configured, a write) reads the WAL position after the commit on the same connection (routing.py)."""
     req = plan.req
-    sql, params = main_statement(plan)
+    sql, params = plan.statement or main_statement(plan)
     if req.explain is not None:
         sql, must_decide = explaining.wrap(sql, req.explain), False
     if rollback:

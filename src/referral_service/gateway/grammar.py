@@ -24,6 +24,11 @@ OPERATORS = frozenset({
 QUANTIFIABLE = frozenset({"eq", "gt", "gte", "lt", "lte", "like", "ilike", "match", "imatch"})
 FTS = frozenset({"fts", "plfts", "phfts", "wfts"})
 IS_VALUES = frozenset({"null", "not_null", "true", "false", "unknown"})
+# Operators whose value is bound as one parameter exactly as written, whatever it is (query/fragments.py):
+# a request's shape (request.py, shapes.py) leaves these values out. Not like/ilike (``*`` becomes ``%``),
+# in (a list), is (a keyword in the SQL), nor a quantifier or a text-search language (more of the value).
+BOUND_AS_WRITTEN = frozenset({"eq", "neq", "gt", "gte", "lt", "lte", "match", "imatch", "isdistinct", "cs", "cd",
+                              "ov", "sl", "sr", "nxr", "nxl", "adj", "fts", "plfts", "phfts", "wfts"})
 MAX_DEPTH = 32
 _OP_EXPECT = 'expecting "not" or operator (eq, gt, ...)'
 

@@ -13,8 +13,8 @@ from .accept import builtin as _builtin
 from .accept import negotiate as _negotiate
 from .accept import parse as _parse_accept
 from .grammar import (
-    Condition, Logic, OrderTerm, SelectItem, Star, parse_filter_value, parse_logic, parse_nonneg_int,
-    parse_order, parse_select,
+    BOUND_AS_WRITTEN, Condition, Filter, Logic, OrderTerm, SelectItem, Star, parse_filter_value, parse_logic,
+    parse_nonneg_int, parse_order, parse_select,
 )
 
 RESERVED = frozenset({"select", "columns", "on_conflict", "order", "limit", "offset", "and", "or", "not.and",
@@ -72,6 +72,10 @@ class ApiRequest:
     longest_value: int = 0  # characters of the longest query-string value (anonymous callers are capped)
     accept: tuple[Media, ...] = ()  # what Accept asked for, best first (handlers choose later)
     explain: Explain | None = None  # Accept: application/vnd.pgrst.plan...: answer the query's EXPLAIN
+    # The query string without the values that are only bound as parameters (shapes.py), and those filters
+    # in the order of the query string: requests of one shape get one plan and one SQL text.
+    query_shape: tuple = ()
+    slots: list[Filter] = field(default_factory=list)
 
 
 def parse_prefer(values: list[str]) -> Preferences:
@@ -179,8 +183,10 @@ def parse_query(req: ApiRequest, query: str) -> None:
     pairs = parse_qsl(query, keep_blank_values=True)
     req.query_sorted = "&".join(f"{k}={v}" for k, v in sorted(pairs))  # for Content-Location
     req.longest_value = max((len(v) for _, v in pairs), default=0)
+    shape: list[tuple] = []
     for key, value in pairs:
         path, last = _split_key(key)
+        shape.append((key, value))
         if key == "select":
             req.select = parse_select(value) if value.strip() else (Star(),)
         elif key == "columns":
@@ -200,7 +206,12 @@ def parse_query(req: ApiRequest, query: str) -> None:
         elif req.kind == "rpc" and not path:
             req.rpc_params.append((key, value))  # arguments or filters: decided against the function
         else:
-            req.conditions.setdefault(path, []).append(parse_filter_value(last, value))
+            flt = parse_filter_value(last, value)
+            req.conditions.setdefault(path, []).append(flt)
+            if flt.op in BOUND_AS_WRITTEN and flt.quant is None and flt.lang is None:
+                shape[-1] = (key, flt.negated, flt.op)  # the value is left out: a parameter, nothing else
+                req.slots.append(flt)
+    req.query_shape = tuple(shape)
 
 
 def build(

@@ -47,6 +47,8 @@ class GatewaySettings(BaseSettings):
     # Gateway limits (not PostgREST settings): 413 / 414 beyond them; 0 turns one off.
     server_max_body_bytes: int = Field(1_048_576, ge=0)
     server_max_url_bytes: int = Field(8192, ge=0)
+    # Request shapes whose plan and SQL the gateway keeps (gateway/shapes.py); 0 turns the cache off.
+    server_shape_cache: int = Field(1024, ge=0)
     # For the anonymous role only: some functions run uninterruptibly on their input (the text search
     # parser ignores statement_timeout), so bound what an anonymous caller can hand them. 400 beyond.
     server_anon_max_value_length: int = Field(1000, ge=0)  # characters per query value / top-level RPC arg

@@ -95,3 +95,4 @@ class Plan:
     call: Call | None = None
     offset: int = 0  # the root range lower bound, for Content-Range
     count: str | None = None
+    statement: tuple[str, list[str | None]] | None = None  # its SQL and parameters, when known (shapes.py)
