@@ -32,7 +32,7 @@ BULK_OFFERS = 50_000  # from this many new offers (and at least as many as exist
 # The indexes of api.offers that neither back a constraint nor enforce uniqueness: safe to drop for a load,
 # whose rows they do not check. Their definition (name, method, operator classes, predicate, storage options).
 SECONDARY_INDEXES_SQL = """
-select c.relname, pg_get_indexdef(i.indexrelid)
+select c.relname, pg_get_indexdef(i.indexrelid), obj_description(i.indexrelid, 'pg_class')
 from pg_index i
 join pg_class c on c.oid = i.indexrelid
 where i.indrelid = 'api.offers'::regclass and not i.indisunique and not i.indisprimary and not i.indisexclusion
@@ -135,16 +135,16 @@ def _run_chunks(url: str, chunks: list[int], setup: list[str], sql: str, params:
             f.result()
 
 
-def _drop_secondary_indexes(url: str) -> list[tuple[str, str]]:
-    """Drop the secondary indexes of api.offers in one transaction; return (name, definition) of each."""
+def _drop_secondary_indexes(url: str) -> list[tuple[str, str, str | None]]:
+    """Drop the secondary indexes of api.offers in one transaction; return (name, definition, comment) of each."""
     with psycopg.connect(url) as conn:
         indexes = conn.execute(SECONDARY_INDEXES_SQL).fetchall()
-        for name, _ in indexes:
+        for name, _, _ in indexes:
             conn.execute(psycopg.sql.SQL("drop index api.{}").format(psycopg.sql.Identifier(name)))
     return indexes
 
 
-def _build_indexes(url: str, indexes: list[tuple[str, str]]) -> None:
+def _build_indexes(url: str, indexes: list[tuple[str, str, str | None]]) -> None:
     """Create the indexes again (only those missing: safe to call after a partial failure), largest first,
     over CONNECTIONS connections: each build is one sort or one pass over the table."""
     pending = sorted(indexes, key=lambda ix: " using btree " in ix[1])  # RUM/GIN (the slow ones) first
@@ -158,11 +158,13 @@ def _build_indexes(url: str, indexes: list[tuple[str, str]]) -> None:
                 with lock:
                     if not pending:
                         return
-                    name, definition = pending.pop(0)
-                exists = conn.execute("select to_regclass(%s) is not null",
-                                      [psycopg.sql.Identifier("api", name).as_string(conn)]).fetchone()[0]
-                if not exists:
+                    name, definition, comment = pending.pop(0)
+                qualified = psycopg.sql.Identifier("api", name)
+                if conn.execute("select to_regclass(%s) is null", [qualified.as_string(conn)]).fetchone()[0]:
                     conn.execute(definition)
+                    if comment is not None:
+                        conn.execute(psycopg.sql.SQL("comment on index {} is {}").format(
+                            qualified, psycopg.sql.Literal(comment)))
 
     with ThreadPoolExecutor(CONNECTIONS) as pool:
         for f in [pool.submit(worker) for _ in range(CONNECTIONS)]:

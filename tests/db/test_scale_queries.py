@@ -99,3 +99,43 @@ def test_view_counts_hide_what_rls_hides(viewed):
     with pytest.raises(Exception) as exc:  # noqa: PT011 - the SQLSTATE is checked
         db.execute("select * from api.offer_view_counts")
     assert exc.value.sqlstate == "42501"
+
+
+SEARCH = ("with pgrst_source as (select pgrst_call.* from api.search_offers(search_term := %s) as pgrst_call) "
+          "select count(*), coalesce(json_agg(t.id), '[]') from (select * from pgrst_source limit %s offset %s) t")
+
+
+@pytest.fixture
+def searchable(db):
+    """600 matches of 'checking', three in ten of them a draft, expired or archived (hidden by RLS)."""
+    db.execute("delete from api.analytics_events")
+    db.execute("delete from api.offers")
+    db.execute("insert into api.offers (title, institution, offer_type, status, requirements) "
+               "select 'Checking bonus ' || g, 'Bank ' || g % 7, 'bank_account', "
+               "(array['active', 'active', 'active', 'active', 'draft', 'active', 'expired', 'active', 'active', "
+               "'archived'])[1 + g % 10], case when g % 3 = 0 then 'open a checking account' end "
+               "from generate_series(1, 600) g")
+    return db
+
+
+@pytest.mark.parametrize("role", ["anonymous", "app_user"])
+def test_search_of_active_offers_reads_the_page_from_the_active_index(searchable, role):
+    db = searchable
+    db.execute("savepoint s")
+    act_as(db, "app_admin")
+    admin_top = explain(db, SEARCH, ["checking", 20, 0])
+    admin_scan = next(n for n in nodes(admin_top) if n.get("Index Name", "").startswith("idx_offers_search"))
+    assert admin_scan["Index Name"] == "idx_offers_search_rum_all"  # admins see drafts too
+    db.execute("rollback to savepoint s")
+    every = [r[0] for r in db.execute(
+        "select id from api.offers where status = 'active' and search_vector @@ to_tsquery('english', 'checking') "
+        "order by search_vector <=> to_tsquery('english', 'checking'), id")]
+    act_as(db, role, sub="x")
+    db.execute("set local enable_seqscan = off")
+    top = explain(db, SEARCH, ["checking", 20, 40])
+    scan = next(n for n in nodes(top) if n.get("Index Name", "").startswith("idx_offers_search"))
+    assert scan["Index Name"] == "idx_offers_search_rum" and "Order By" in scan, top
+    assert scan.get("Rows Removed by Filter", 0) == 0  # no hidden row read and dropped
+    assert scan["Actual Rows"] <= 60 and not any(n["Node Type"] == "Sort" for n in nodes(top))
+    count, ids = db.execute(SEARCH, ["checking", 1000, 0]).fetchone()
+    assert count == len(every) == 420 and sorted(ids) == sorted(str(i) for i in every)
