@@ -21,7 +21,6 @@ from .health import DbHealth, reports_connection_loss, tracked_connection_class
 from .middleware.cors import CORSMiddleware
 from .middleware.errors import ErrorMiddleware, send_error
 from .middleware.limits import LimitsMiddleware
-from .middleware.server_header import ServerHeaderMiddleware
 from .settings import GatewaySettings, load_settings
 
 log = logging.getLogger("referral_service.gateway")
@@ -285,6 +284,6 @@ def create_app(settings: GatewaySettings | None = None, *, outer: Sequence[Wrap]
     app = CORSMiddleware(app, settings.cors_origins)
     for wrap in reversed(outer):
         app = wrap(app)
-    app = ServerHeaderMiddleware(ErrorMiddleware(app))
+    app = ErrorMiddleware(app)  # outermost: also the one wrapper of send (middleware/errors.py)
     app.gateway = core  # handy for tests and the CLI (pool, cache)
     return app

@@ -24,6 +24,12 @@ _RANGE_RE = re.compile(r"^(\d{1,18})-(\d{0,18})$")
 EmbedPath = tuple[str, ...]
 
 
+# The select and order of a client's requests repeat; their trees are immutable, so one parse serves all.
+# Bounded: distinct texts beyond it are parsed again (errors are never cached).
+_select_tree = lru_cache(maxsize=512)(parse_select)
+_order_terms = lru_cache(maxsize=512)(parse_order)
+
+
 @lru_cache(maxsize=64)
 def search_path(schema: str, extra: str) -> str:
     """The request's search_path: its schema, then each of PGRST_DB_EXTRA_SEARCH_PATH's comma-separated schemas,
@@ -188,13 +194,13 @@ def parse_query(req: ApiRequest, query: str) -> None:
         path, last = _split_key(key)
         shape.append((key, value))
         if key == "select":
-            req.select = parse_select(value) if value.strip() else (Star(),)
+            req.select = _select_tree(value) if value.strip() else (Star(),)
         elif key == "columns":
             req.columns = _cols(value)
         elif key == "on_conflict":
             req.on_conflict = _cols(value)
         elif last == "order":
-            req.order[path] = parse_order(value) if value else ()
+            req.order[path] = _order_terms(value) if value else ()
         elif last == "limit":
             req.limits[path] = parse_nonneg_int(value, "limit")
         elif last == "offset":

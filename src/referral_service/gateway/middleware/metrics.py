@@ -20,6 +20,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from ..metrics import Metrics
+from .errors import response_status
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"})
 UNMATCHED = "unmatched"
@@ -50,20 +51,13 @@ class MetricsMiddleware:
         if scope["path"] == self.path and scope["method"] in ("GET", "HEAD"):
             state["scrape"] = self.scrape
         started = time.perf_counter()
-        status = 500
-
-        async def recording_send(message: dict) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
         try:
-            await self.app(scope, receive, recording_send)
+            await self.app(scope, receive, send)
         finally:
             route = state.get("route") or UNMATCHED
             if route != self.path:  # scrapes are not traffic
                 method = method_label(scope["method"])
+                status = response_status(state)  # recorded by the outermost layer (middleware/errors.py)
                 self.metrics.requests.labels(route, method, status_label(status)).inc()
                 self.metrics.latency.labels(route, method).observe(time.perf_counter() - started)
 

@@ -74,13 +74,9 @@ class RateLimitMiddleware:
                 await _too_many(send, general)
                 return
             decision = decision or general
-        headers = _rate_headers(decision) if decision is not None else []
-
-        async def send_with_headers(message: dict) -> None:
-            if message["type"] == "http.response.start" and headers:
-                message["headers"] = [*message.get("headers", []), *headers]
-            await send(message)
-
+        if decision is not None:  # the outermost layer adds them to the response (middleware/errors.py)
+            scope["state"].setdefault("add_headers", []).extend(_rate_headers(decision))
+        send_with_headers = send
         if not self.max_in_flight:
             await self.app(scope, receive, send_with_headers)
             return
