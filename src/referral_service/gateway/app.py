@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -96,6 +97,7 @@ class Gateway:
             cache = await schema.load(conn, self.schemas)
             self.media = await media.load(conn, self.schemas)
             self.cache, self.shapes = cache, ShapeCache(self.settings.server_shape_cache)
+        _freeze_long_lived()
         self.on_reload()
         log.info("schema cache loaded: %d relations", len(self.cache.tables))
 
@@ -235,6 +237,17 @@ class Gateway:
                 await self.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _freeze_long_lived() -> None:
+    """Keep the schema cache and everything loaded so far out of the cyclic garbage collector's full passes.
+
+    A full pass walks every tracked object: with the modules and the schema cache loaded, ~77k of them,
+    10-40 ms during which no request is served (tail latency). Requests' garbage dies young (reference
+    counts). Unfrozen and collected first, so that the previous schema cache is not kept forever."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def _quiet_pool_log() -> None:
