@@ -380,12 +380,16 @@ def test_history_charts_come_from_the_database_after_a_restart(site, browser, ap
     for _ in range(2):  # a second browser session: nothing kept in the page, the samples are in SQL
         context, page = first_screen(browser)
         admin_on_board(page, site)
-        charts = page.locator("#panel-history svg.line-chart")
-        assert charts.count() == 3
+        _wait_for_charts(page)  # drawn after the history call returns: a busy machine takes its time
         assert page.locator("#panel-history svg.line-chart path.line").first.get_attribute("d").count("L") >= 9
         page.click("#panel-history [data-range='day']")
-        assert page.locator("#panel-history svg.line-chart").count() == 3
+        _wait_for_charts(page)
         context.close()
+
+
+def _wait_for_charts(page, count: int = 3) -> None:
+    page.wait_for_function(f"document.querySelectorAll('#panel-history svg.line-chart').length === {count}",
+                           timeout=15000)
 
 
 def test_non_admin_gets_a_sign_in_prompt_not_a_database_error(site, page):
