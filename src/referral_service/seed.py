@@ -4,9 +4,10 @@ Rows are generated inside PostgreSQL (`insert ... select ... from generate_serie
 over two connections so both cores work: measured faster here than COPY fed by Python (see bench/README.md).
 A large load of offers (at least as many as are there, and at least BULK_OFFERS) drops the secondary indexes of
 api.offers first and builds them again after it, from the definitions PostgreSQL itself prints
-(`pg_get_indexdef`, read before dropping), so they never drift from the migrations: the RUM search index
-(migration 028) costs ~0.4 ms per row kept up row by row (416 s for 1M offers) and a few seconds to build.
-Indexes that back a constraint or enforce uniqueness stay. Events skip the per-row foreign-key trigger
+(`pg_get_indexdef`, read before dropping; their comments too), so they never drift from the migrations: the
+RUM search indexes (migrations 028, 033) cost ~0.4 ms per row kept up row by row (416 s for 1M offers) and
+about 10 s each to build at 1M offers. Indexes that back a constraint or enforce uniqueness stay. Meant for
+bench and demo databases: during the load, searches and listings of that database scan the table. Events skip the per-row foreign-key trigger
 (`session_replication_role = replica`, as pg_restore does) because every offer_id comes from api.offers.
 """
 
