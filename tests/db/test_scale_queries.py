@@ -123,18 +123,23 @@ def test_search_of_active_offers_reads_the_page_from_the_active_index(searchable
     db = searchable
     db.execute("savepoint s")
     act_as(db, "app_admin")
+    # The shape, not the planner's cost choice: on 600 rows with the statistics other tests left behind, a scan
+    # and a sort may cost less (seen in a full run). Priced out, a plan without a sort must still exist.
+    db.execute("set local enable_seqscan = off")
+    db.execute("set local enable_sort = off")
     admin_top = explain(db, SEARCH, ["checking", 20, 0])
-    admin_scan = next(n for n in nodes(admin_top) if n.get("Index Name", "").startswith("idx_offers_search"))
-    assert admin_scan["Index Name"] == "idx_offers_search_rum_all"  # admins see drafts too
+    admin_scan = next((n for n in nodes(admin_top) if n.get("Index Name", "").startswith("idx_offers_search")), {})
+    assert admin_scan.get("Index Name") == "idx_offers_search_rum_all", admin_top  # admins see drafts too
     db.execute("rollback to savepoint s")
     every = [r[0] for r in db.execute(
         "select id from api.offers where status = 'active' and search_vector @@ to_tsquery('english', 'checking') "
         "order by search_vector <=> to_tsquery('english', 'checking'), id")]
     act_as(db, role, sub="x")
     db.execute("set local enable_seqscan = off")
+    db.execute("set local enable_sort = off")
     top = explain(db, SEARCH, ["checking", 20, 40])
-    scan = next(n for n in nodes(top) if n.get("Index Name", "").startswith("idx_offers_search"))
-    assert scan["Index Name"] == "idx_offers_search_rum" and "Order By" in scan, top
+    scan = next((n for n in nodes(top) if n.get("Index Name", "").startswith("idx_offers_search")), {})
+    assert scan.get("Index Name") == "idx_offers_search_rum" and "Order By" in scan, top
     assert scan.get("Rows Removed by Filter", 0) == 0  # no hidden row read and dropped
     assert scan["Actual Rows"] <= 60 and not any(n["Node Type"] == "Sort" for n in nodes(top))
     count, ids = db.execute(SEARCH, ["checking", 1000, 0]).fetchone()
