@@ -123,3 +123,32 @@ def in_parallel(task: Callable[[], object], count: int) -> list:
     """Run `task` `count` times at once (one thread each); its results in completion order."""
     with ThreadPoolExecutor(count) as pool:
         return list(pool.map(lambda _: task(), range(count)))
+
+
+@contextmanager
+def throwaway_cluster(name: str) -> Iterator[localdb.Cluster]:
+    """A new, running cluster `name-<pid>` on a free port, destroyed afterwards."""
+    cluster = localdb.Cluster(name=f"{name}-{os.getpid()}", port=localdb.free_port())
+    cluster.destroy()
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+def explained(db: psycopg.Connection, query: str, params=(), off: tuple[str, ...] = ("bitmapscan",)) -> dict:
+    """The executed plan of `query` (EXPLAIN ANALYZE, JSON) with the planner's `enable_<x>` off for each x in
+    `off`, for this transaction: tests check a plan's shape, not its cost choice on the data at hand."""
+    for method in off:
+        db.execute(f"set local enable_{method} = off")
+    rows = db.execute("explain (analyze, timing off, costs off, format json) " + query, params).fetchone()[0]
+    return rows[0]["Plan"]
+
+
+def plan_nodes(node: dict) -> Iterator[dict]:
+    """`node` and every node below it."""
+    yield node
+    for child in node.get("Plans", []):
+        yield from plan_nodes(child)
+

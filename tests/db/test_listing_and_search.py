@@ -9,6 +9,7 @@ import json
 import pytest
 
 from tests.conftest import act_as
+from tests.support import explained, plan_nodes
 
 GATEWAY_SHAPE = ("with pgrst_source as (select pgrst_call.* from api.search_offers(search_term := %s) as pgrst_call) "
                  "select count(*), coalesce(json_agg(t), '[]') from (select * from pgrst_source limit %s offset %s) t")
@@ -22,16 +23,10 @@ def add(db, title, status="active", institution="Test Bank", requirements=None, 
 
 
 def plan(db, sql, params=()):
-    db.execute("set local enable_seqscan = off")
-    db.execute("set local enable_bitmapscan = off")
-    rows = db.execute("explain (analyze, timing off, costs off, format json) " + sql, params).fetchone()[0]
-    return rows[0]["Plan"]
+    return explained(db, sql, params, off=("seqscan", "bitmapscan"))
 
 
-def nodes(node):
-    yield node
-    for child in node.get("Plans", []):
-        yield from nodes(child)
+nodes = plan_nodes
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ itself, not the planner's cost choice on the suite's mixed data."""
 import pytest
 
 from tests.conftest import act_as
+from tests.support import explained, plan_nodes
 
 # the gateway's shape for GET /offer_view_counts?limit=&offset=[&order=view_count.desc]
 COUNTS = ("select count(t), coalesce(json_agg(t), '[]') from (select v.offer_id, v.title, v.view_count "
@@ -13,16 +14,8 @@ COUNTS = ("select count(t), coalesce(json_agg(t), '[]') from (select v.offer_id,
 OFFERS = 3000
 
 
-def explain(db, sql, params=()):
-    db.execute("set local enable_bitmapscan = off")
-    rows = db.execute("explain (analyze, timing off, costs off, format json) " + sql, params).fetchone()[0]
-    return rows[0]["Plan"]
-
-
-def nodes(node):
-    yield node
-    for child in node.get("Plans", []):
-        yield from nodes(child)
+explain = explained
+nodes = plan_nodes
 
 
 @pytest.fixture

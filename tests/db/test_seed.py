@@ -1,13 +1,13 @@
 """The seed's bulk load (issue 17): the secondary indexes of api.offers are dropped before loading many offers
 and built again after, from their own definitions, so the database is left exactly as migrated."""
 
-import os
 
 import psycopg
 import pytest
 
-from referral_service import config, localdb, seed
+from referral_service import config, seed
 from referral_service.migrate import migrate
+from tests.support import throwaway_cluster
 
 INDEXES = ("select c.relname, pg_get_indexdef(i.indexrelid), obj_description(i.indexrelid, 'pg_class'), i.indisvalid"
            " from pg_index i"
@@ -17,15 +17,10 @@ INDEXES = ("select c.relname, pg_get_indexdef(i.indexrelid), obj_description(i.i
 @pytest.fixture(scope="module")
 def seeded_url() -> str:
     """Superuser URL of a freshly migrated database on a cluster of its own (the seed commits its rows)."""
-    cluster = localdb.Cluster(name=f"test-seed-{os.getpid()}", port=localdb.free_port())
-    cluster.destroy()
-    cluster.start()
-    try:
+    with throwaway_cluster("test-seed") as cluster:
         url = cluster.url(config.DB_NAME)
         migrate(url, log=lambda _line: None)
         yield url
-    finally:
-        cluster.destroy()
 
 
 def indexes(url):

@@ -5,7 +5,6 @@ It holds the migrated app database (with an admin and a user) and a tiny `chaos`
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ import pytest
 from referral_service import config, localdb, provision
 from referral_service.migrate import migrate
 from tests.conftest import app_gateway_env
-from tests.support import with_database
+from tests.support import throwaway_cluster, with_database
 from tests.reliability.harness import start_cluster
 from tests.support import with_login
 
@@ -45,10 +44,7 @@ class FaultDb:
 @contextmanager
 def throwaway_app_cluster(name: str, secrets: config.Secrets) -> Iterator[FaultDb]:
     """A new cluster `name-<pid>`: migrated app database with an admin and a user, and the `chaos` database."""
-    cluster = localdb.Cluster(name=f"{name}-{os.getpid()}", port=localdb.free_port())
-    cluster.destroy()
-    cluster.start()
-    try:
+    with throwaway_cluster(name) as cluster:
         app = cluster.url(config.DB_NAME)
         migrate(app, log=lambda _line: None)
         provision.provision(app, secrets)
@@ -60,8 +56,6 @@ def throwaway_app_cluster(name: str, secrets: config.Secrets) -> Iterator[FaultD
         with psycopg.connect(chaos, autocommit=True) as conn:
             conn.execute((HERE / "chaos_schema.sql").read_text())
         yield FaultDb(cluster, app, chaos, secrets)
-    finally:
-        cluster.destroy()
 
 
 @pytest.fixture(scope="session")
