@@ -77,6 +77,27 @@ def test_schema_reload_on_notify(http, sql):
         sql("notify pgrst, 'reload schema'")
 
 
+def test_a_cached_read_follows_a_schema_reload(http, sql):
+    """The plans kept per request shape (gateway/shapes.py) go with the schema cache they were made from."""
+    sql("create table test.growing (id int primary key); insert into test.growing values (1);"
+        "grant select on test.growing to gw_anon; notify pgrst")
+    try:
+        deadline = time.monotonic() + 5
+        while http.get("/growing?id=eq.1").status_code != 200:
+            assert time.monotonic() < deadline, "schema cache was not reloaded"
+            time.sleep(0.05)
+        for i in (1, 2, 1):  # one shape, served from the cache
+            assert http.get(f"/growing?id=eq.{i}").json() == ([{"id": 1}] if i == 1 else [])
+        sql("alter table test.growing add column note text default 'new'; notify pgrst")
+        deadline = time.monotonic() + 5
+        while http.get("/growing?id=eq.1").json() != [{"id": 1, "note": "new"}]:
+            assert time.monotonic() < deadline, "a cached shape kept the old columns"
+            time.sleep(0.05)
+    finally:
+        sql("drop table test.growing")
+        sql("notify pgrst, 'reload schema'")
+
+
 def test_no_traceback_on_garbage(http):
     for path in ("/authors?select=%00", "/authors?%ff=eq.1", "/rpc/add?a=%ff", "/authors?order=" + "x," * 500):
         r = http.get(path)
