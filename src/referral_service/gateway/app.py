@@ -31,6 +31,7 @@ log = logging.getLogger("referral_service.gateway")
 # DbHealth's probe owns recovery; the pool gives up quickly and grows again on demand.
 RECONNECT_TIMEOUT = 2.0
 CONNECT_TIMEOUT = 5  # seconds; bounds a connection attempt to an unreachable host
+FIRST_LOAD_WAIT = 10.0  # seconds a starting worker waits for its schema cache before it accepts connections
 
 
 class LifoPool(AsyncConnectionPool):
@@ -57,6 +58,7 @@ class Gateway:
         self.pool: AsyncConnectionPool | None = None
         self.cache: schema.SchemaCache | None = None
         self.shapes = ShapeCache(0)  # plans per request shape for this schema cache (reload replaces both)
+        self._loaded = asyncio.Event()  # set by the first schema load
         self.media: media.MediaCache | None = None  # media-type handlers, loaded with the schema cache
         self._tasks: list[asyncio.Task] = []
         self._direct_uri = settings.db_listen_uri or settings.db_uri
@@ -79,6 +81,18 @@ class Gateway:
         if self.router is not None:
             await self.router.start()
         self._tasks.append(asyncio.create_task(self._listen()))
+        await self._first_schema_load()
+
+    async def _first_schema_load(self) -> None:
+        """Wait (boundedly) for the schema cache before the server accepts connections. With several workers
+        sharing one socket, a worker still loading answered 503 while a sibling's /ready already said 200 (seen
+        by a test: the second request of a run got PGRST002); a worker that is not accepting yet takes no
+        connections, so its siblings serve them. If the database is down, serving starts after the wait and
+        answers 503 until the load succeeds, as before."""
+        try:
+            await asyncio.wait_for(asyncio.shield(self._loaded.wait()), FIRST_LOAD_WAIT)
+        except asyncio.TimeoutError:
+            log.warning("schema cache not loaded after %.0fs: serving 503 until it is", FIRST_LOAD_WAIT)
 
     async def shutdown(self) -> None:
         for t in self._tasks:
@@ -98,6 +112,7 @@ class Gateway:
             self.media = await media.load(conn, self.schemas)
             self.cache, self.shapes = cache, ShapeCache(self.settings.server_shape_cache)
         _freeze_long_lived()
+        self._loaded.set()
         self.on_reload()
         log.info("schema cache loaded: %d relations", len(self.cache.tables))
 
