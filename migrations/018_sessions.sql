@@ -423,11 +423,11 @@ begin
         return;  -- anonymous, or a role no account has (e.g. an operator's service token)
     end if;
     if claims ? 'sid' then
-        -- a pattern, not an exception block: that would open a subtransaction on every request
-        if claims ->> 'sid' !~* '^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$' then
+        begin
+            sid := (claims ->> 'sid')::uuid;
+        exception when invalid_text_representation then
             perform internal.session_refused('JWT session is not valid');
-        end if;
-        sid := (claims ->> 'sid')::uuid;
+        end;
         select s.role, s.expires_at, s.revoked_at into session_role, ends, revoked
         from internal.sessions s where s.id = sid;
         if not found or revoked is not null then
