@@ -109,6 +109,18 @@ def test_a_value_that_shapes_the_sql_is_not_cached():
     assert len(cache) == 0
 
 
+def test_a_refused_shape_is_planned_once_per_request_after_that():
+    cache, calls = ShapeCache(8), []
+
+    def replan(req):
+        calls.append(req)
+        return _replanner(lambda vs: (f"select {len(vs[0])}", [vs[0]]))(req)
+
+    plan_with_cache(cache, _req(["x"]), replan)  # planned, then refused after the sentinel plan
+    plan_with_cache(cache, _req(["yy"]), replan)
+    assert (len(calls), len(cache)) == (3, 0)
+
+
 def test_a_parameter_derived_from_a_value_is_not_cached():
     cache = ShapeCache(8)
     replan = _replanner(lambda vs: ("select $1", [vs[0].upper()]))

@@ -90,7 +90,7 @@ class Gateway:
         connections, so its siblings serve them. If the database is down, serving starts after the wait and
         answers 503 until the load succeeds, as before."""
         try:
-            await asyncio.wait_for(asyncio.shield(self._loaded.wait()), FIRST_LOAD_WAIT)
+            await asyncio.wait_for(self._loaded.wait(), FIRST_LOAD_WAIT)
         except asyncio.TimeoutError:
             log.warning("schema cache not loaded after %.0fs: serving 503 until it is", FIRST_LOAD_WAIT)
 

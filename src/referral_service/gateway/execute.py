@@ -25,7 +25,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from . import errors, explain as explaining, pipeline
 from .auth import Auth
 from .plan import Plan
-from .query import count_query, ident, main_statement
+from .query import count_query, ident
 
 log = logging.getLogger("referral_service.gateway")
 
@@ -89,7 +89,8 @@ async def run(
     (``req.explain``) gets the EXPLAIN rows of the main statement as its body. ``wal_lsn`` (read replicas
     configured, a write) reads the WAL position after the commit on the same connection (routing.py)."""
     req = plan.req
-    sql, params = plan.statement or main_statement(plan)
+    assert plan.statement is not None, "built with the plan (shapes.plan_with_cache)"
+    sql, params = plan.statement
     if req.explain is not None:
         sql, must_decide = explaining.wrap(sql, req.explain), False
     if rollback:

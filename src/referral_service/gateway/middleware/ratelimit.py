@@ -74,14 +74,12 @@ class RateLimitMiddleware:
                 await _too_many(send, general)
                 return
             decision = decision or general
-        if decision is not None:  # the outermost layer adds them to the response (middleware/errors.py)
-            scope["state"].setdefault("add_headers", []).extend(_rate_headers(decision))
-        send_with_headers = send
+        headers = _rate_headers(decision) if decision is not None else []
         if not self.max_in_flight:
-            await self.app(scope, receive, send_with_headers)
+            await self._forward(scope, receive, send, headers)
             return
         if self.shared:
-            await self._shared_in_flight(client, scope, receive, send, send_with_headers)
+            await self._shared_in_flight(client, scope, receive, send, headers)
             return
         held = self.in_flight.get(client, 0)
         if held >= self.max_in_flight:
@@ -90,7 +88,7 @@ class RateLimitMiddleware:
             return
         self.in_flight[client] = held + 1
         try:
-            await self.app(scope, receive, send_with_headers)
+            await self._forward(scope, receive, send, headers)
         finally:
             left = self.in_flight[client] - 1
             if left:
@@ -98,7 +96,15 @@ class RateLimitMiddleware:
             else:
                 del self.in_flight[client]  # the table holds only clients with requests in flight
 
-    async def _shared_in_flight(self, client: str, scope: dict, receive: Any, send: Any, inner_send: Any) -> None:
+    async def _forward(self, scope: dict, receive: Any, send: Any, headers: list[tuple[bytes, bytes]]) -> None:
+        """The request goes on; its response carries ``headers`` (added by the outermost layer,
+        middleware/errors.py). A refusal here sends its own headers instead."""
+        if headers:
+            scope["state"].setdefault("add_headers", []).extend(headers)
+        await self.app(scope, receive, send)
+
+    async def _shared_in_flight(self, client: str, scope: dict, receive: Any, send: Any,
+                                headers: list[tuple[bytes, bytes]]) -> None:
         """The in-flight cap counted in Redis: one budget per client across every gateway host and worker."""
         token = await self.limiter.enter(client, self.max_in_flight)
         if token is None:
@@ -106,7 +112,7 @@ class RateLimitMiddleware:
             await _too_many_at_once(send, self.max_in_flight)
             return
         try:
-            await self.app(scope, receive, inner_send)
+            await self._forward(scope, receive, send, headers)
         finally:
             await self.limiter.leave(client, token)
 
