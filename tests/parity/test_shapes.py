@@ -23,7 +23,7 @@ HEADERS = ("content-type", "content-range", "content-location", "preference-appl
 
 # (path, [value sets], request headers): each path's {0}, {1} are filled from each value set in turn
 CASES = [
-    ("/clients?id=eq.{0}", [("1",), ("2",), ("99",), ("x",), ("1",)], {}),
+    ("/clients?id=eq.{0}", [("1",), ("2",), ("99",), ("x",), ("%00",), ("1%001",), ("1",)], {}),  # bad bytes too
     ("/clients?id=eq.{0}", [("1",), ("3",)], {"Accept": "application/vnd.pgrst.object+json"}),
     ("/clients?id=eq.{0}", [("1",), ("99",)], {"Accept": "application/vnd.pgrst.object+json"}),
     ("/projects?client_id=eq.{0}&id=gt.{1}&order=id.desc", [("1", "0"), ("2", "3"), ("1", "1")], {}),
